@@ -1,23 +1,20 @@
-"""Runtime sub-commands of the ``resilient`` console script: ``status``, ``trip``, ``reset``, ``demo``.
+"""Runtime sub-commands of the ``resilient`` console script.
 
-Registered by the console script (see ``resilient.migration._cli``); nothing
-here is imported by ``import resilient``.
+Registered by the console script (``resilient.migration._cli``); nothing here is
+imported by ``import resilient``.  Each group lives in its own module:
+``status``/``trip``/``reset`` in :mod:`resilient._ops_cli`, ``demo`` in
+:mod:`resilient.demo._cli`.  Registration imports no optional dependency.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
 from typing import Any
 
 
 def register(sub: Any) -> None:
     """Add the runtime sub-commands to the ``resilient`` parser."""
-    for name in ("status", "trip", "reset", "demo"):
-        p = sub.add_parser(name, help="not implemented yet")
-        p.set_defaults(handler=_not_yet)
+    from . import _ops_cli
+    from .demo import _cli as demo_cli
 
-
-def _not_yet(args: argparse.Namespace) -> int:
-    print(f"resilient {args.command}: not implemented yet", file=sys.stderr)
-    return 2
+    _ops_cli.register(sub)
+    demo_cli.register(sub)
