@@ -1,0 +1,434 @@
+"""``@circuit_breaker``: breakers around functions, methods and coroutines.
+
+Built on wrapt: the decorated object is a ``wrapt.FunctionWrapper`` (so name,
+docstring, ``__wrapped__``, signature, ``isinstance`` checks and
+``inspect.iscoroutinefunction`` see the original), but wrapt's generic call and
+binding paths are slow for plain functions (they probe ``__self__`` and raise
+an AttributeError on every call) and for methods (a Python-level bound wrapper
+per attribute access).  So each decorated callable gets its own small wrapper
+class whose ``__call__`` is the protected function itself and whose
+``__get__`` binds with ``types.MethodType``, the same C-level binding Python
+uses for plain functions.  The healthy path is inlined in that function.
+
+wrapt is imported when the first function is decorated, not by ``import resilient``.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Coroutine
+from types import MethodType
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar, overload
+
+from ._config import BreakerConfig, check_setting_names
+from ._registry import get_breaker, note_fallback
+
+if TYPE_CHECKING:
+    from ._breaker import CircuitBreaker
+    from .stores import Store
+
+P = ParamSpec("P")
+
+__all__ = ["BoundBreakerFunction", "BreakerFunction", "BreakerMethod", "circuit_breaker"]
+
+R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
+S = TypeVar("S")
+S_contra = TypeVar("S_contra", contravariant=True)
+
+_FUNCTION = "function"
+_CLASSMETHOD = "classmethod"
+_STATICMETHOD = "staticmethod"
+
+
+class BoundBreakerFunction(Protocol[P, R_co]):  # type: ignore[misc]
+    """A protected callable as seen through an instance or class (bound)."""
+
+    @property
+    def breaker(self) -> CircuitBreaker:
+        """The breaker protecting this callable."""
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co: ...
+
+
+class BreakerFunction(Protocol[P, R_co]):  # type: ignore[misc]
+    """A protected function (what ``@circuit_breaker`` returns for a function
+    that cannot be a method, e.g. one without positional parameters)."""
+
+    @property
+    def breaker(self) -> CircuitBreaker:
+        """The breaker protecting this function."""
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co: ...
+
+
+class BreakerMethod(Protocol[S_contra, P, R_co]):  # type: ignore[misc]
+    """A protected function that may also be used as a method.
+
+    Called directly it takes all its parameters; looked up on an instance it is
+    bound like any method and takes the rest.
+    """
+
+    @property
+    def breaker(self) -> CircuitBreaker:
+        """The breaker protecting this function."""
+
+    def __call__(self, first: S_contra, /, *args: P.args, **kwargs: P.kwargs) -> R_co: ...
+
+    @overload
+    def __get__(self, instance: None, owner: type[Any] | None = None) -> BreakerMethod[S_contra, P, R_co]: ...
+    @overload
+    def __get__(self, instance: object, owner: type[Any] | None = None) -> BoundBreakerFunction[P, R_co]: ...
+
+
+class BreakerClassMethod(Protocol[P, R_co]):  # type: ignore[misc]
+    """A protected classmethod or staticmethod (bound on every lookup)."""
+
+    @property
+    def breaker(self) -> CircuitBreaker:
+        """The breaker protecting this method."""
+
+    def __get__(self, instance: object, owner: type[Any] | None = None) -> BoundBreakerFunction[P, R_co]: ...
+
+
+class _Decorator(Protocol):
+    @overload
+    def __call__(self, fn: classmethod[Any, P, R], /) -> BreakerClassMethod[P, R]: ...
+    @overload
+    def __call__(self, fn: staticmethod[P, R], /) -> BreakerClassMethod[P, R]: ...
+    @overload
+    def __call__(self, fn: Callable[Concatenate[S, P], R], /) -> BreakerMethod[S, P, R]: ...
+    @overload
+    def __call__(self, fn: Callable[P, R], /) -> BreakerFunction[P, R]: ...
+
+
+@overload
+def circuit_breaker(name: classmethod[Any, P, R], /) -> BreakerClassMethod[P, R]: ...
+@overload
+def circuit_breaker(name: staticmethod[P, R], /) -> BreakerClassMethod[P, R]: ...
+@overload
+def circuit_breaker(name: Callable[Concatenate[S, P], R], /) -> BreakerMethod[S, P, R]: ...
+@overload
+def circuit_breaker(name: Callable[P, R], /) -> BreakerFunction[P, R]: ...
+@overload
+def circuit_breaker(
+    name: str | None = None,
+    /,
+    *,
+    fallback: str | Callable[..., Any] | None = None,
+    store: Store | None = None,
+    **config: Any,
+) -> _Decorator: ...
+
+
+def circuit_breaker(
+    name: Any = None,
+    /,
+    *,
+    fallback: str | Callable[..., Any] | None = None,
+    store: Store | None = None,
+    **config: Any,
+) -> Any:
+    """Protect a function, method or coroutine function with a circuit breaker.
+
+    Use it as ``@circuit_breaker`` (the breaker is named ``module.qualname``) or
+    ``@circuit_breaker("auth.validate_token", fallback=..., failure_threshold=5)``.
+    Put it outermost, above ``@classmethod`` and ``@staticmethod``.  The result
+    keeps the name, docstring, signature, type hints and
+    ``inspect.iscoroutinefunction`` of the original, and exposes ``.breaker``.
+
+    Args:
+        name: the breaker's name; one name is one protected dependency, so
+            functions given the same name share one breaker.
+        fallback: answers instead of the dependency when a call is rejected or
+            fails with a counted failure: a callable taking the same arguments,
+            or the name of a method on the same instance (or class).  If it
+            has a parameter named ``error`` it also receives the exception.  A
+            sync or async fallback both work under an async function.
+        store: where the breaker's state lives (see :func:`get_breaker`).
+        **config: :class:`BreakerConfig` settings, e.g. ``failure_threshold=5``,
+            ``recovery_timeout=30``, ``call_timeout=10``, ``ignore=(InvalidToken,)``.
+
+    Raises:
+        ConfigError: a setting is unknown, invalid, or conflicts with the
+            existing breaker of the same name.
+        TypeError: the target cannot be protected (a generator, a property, a
+            class, something not callable).
+    """
+    if name is not None and not isinstance(name, str):
+        if fallback is not None or store is not None or config:
+            raise TypeError("circuit_breaker(fn, ...) takes settings only as circuit_breaker(name, ...)(fn)")
+        return _decorate(name, None, None, None, {})
+    check_setting_names(config)
+    BreakerConfig.from_mapping(config)  # bad values fail at the decorator line
+    if fallback is not None and not (isinstance(fallback, str) or callable(fallback)):
+        raise TypeError(f"fallback must be a callable or a method name, got {fallback!r}")
+
+    def decorate(fn: Any) -> Any:
+        return _decorate(fn, name, fallback, store, config)
+
+    return decorate
+
+
+class _Spec:
+    """What a decorated callable knows about where it lives (set by ``__set_name__``)."""
+
+    __slots__ = ("attr", "func", "kind", "owner")
+
+    def __init__(self, func: Callable[..., Any], kind: str) -> None:
+        self.func = func
+        self.kind = kind
+        self.owner: type[Any] | None = None
+        self.attr: str | None = None
+
+
+def _decorate(
+    target: Any,
+    name: str | None,
+    fallback: str | Callable[..., Any] | None,
+    store: Store | None,
+    config: dict[str, Any],
+) -> Any:
+    if isinstance(target, classmethod):
+        kind, func = _CLASSMETHOD, target.__func__
+    elif isinstance(target, staticmethod):
+        kind, func = _STATICMETHOD, target.__func__
+    else:
+        kind, func = _FUNCTION, target
+    _refuse(target, func)
+    breaker_name = name or _default_name(func)
+    breaker = get_breaker(breaker_name, store=store, **config)
+    spec = _Spec(func, kind)
+    if fallback is not None:
+        note_fallback(breaker_name)
+    answer = _fallback_caller(fallback, spec, breaker_name) if fallback is not None else None
+    if inspect.iscoroutinefunction(func):
+        run = _async_runner(func, breaker, answer)
+    else:
+        run = _sync_runner(func, breaker, answer)
+    functools.update_wrapper(run, func)
+    run.breaker = breaker  # type: ignore[attr-defined]
+    return _wrap(target, run, spec, breaker)
+
+
+def _refuse(target: Any, func: Any) -> None:
+    what = None
+    if isinstance(target, property):
+        what = "a property; decorate its getter function instead"
+    elif isinstance(func, type):
+        what = "a class; decorate the method that calls the dependency"
+    elif inspect.isasyncgenfunction(func) or inspect.isgeneratorfunction(func):
+        kind = "an async generator" if inspect.isasyncgenfunction(func) else "a generator"
+        what = (
+            f"{kind} function: its body runs after the call returns, outside the breaker; "
+            "protect the function that fetches the data, or collect the items into a list"
+        )
+    elif not callable(func):
+        what = f"not callable ({type(func).__name__})"
+    if what is not None:
+        label = getattr(func, "__qualname__", None) or repr(func)
+        raise TypeError(f"circuit_breaker cannot protect {label!r}: it is {what}")
+
+
+def _default_name(func: Callable[..., Any]) -> str:
+    module = getattr(func, "__module__", None) or "__main__"
+    qualname = getattr(func, "__qualname__", None) or getattr(func, "__name__", None) or repr(func)
+    return f"{module}.{qualname}"
+
+
+def _wants_error(fn: Callable[..., Any]) -> bool:
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    param = params.get("error")
+    return param is not None and param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY)
+
+
+def _fallback_caller(
+    fallback: str | Callable[..., Any], spec: _Spec, breaker_name: str
+) -> Callable[[tuple[Any, ...], dict[str, Any], BaseException], Any]:
+    """Build ``(args, kwargs, error) -> value`` that calls the user's fallback."""
+    if not isinstance(fallback, str):
+        wants_error = _wants_error(fallback)
+
+        def call_callable(args: tuple[Any, ...], kwargs: dict[str, Any], error: BaseException) -> Any:
+            if wants_error:
+                return fallback(*args, error=error, **kwargs)
+            return fallback(*args, **kwargs)
+
+        return call_callable
+
+    method_name = fallback
+    cache: dict[Any, bool] = {}
+
+    def resolve(args: tuple[Any, ...]) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+        kind = spec.kind
+        if kind == _STATICMETHOD:
+            if spec.owner is not None:
+                return getattr(spec.owner, method_name), args
+        elif (kind == _CLASSMETHOD or spec.owner is not None) and args:
+            holder = args[0]
+            try:
+                return getattr(holder, method_name), args[1:]
+            except AttributeError:
+                pass
+        func = spec.func
+        scope = getattr(func, "__globals__", {})
+        if method_name in scope:
+            return scope[method_name], args
+        where = f"class {spec.owner.__qualname__!r}" if spec.owner is not None else f"module {func.__module__!r}"
+        raise AttributeError(
+            f"fallback {method_name!r} of circuit breaker {breaker_name!r} was not found on "
+            f"the instance, its class, or {where}"
+        )
+
+    def call_named(args: tuple[Any, ...], kwargs: dict[str, Any], error: BaseException) -> Any:
+        target, rest = resolve(args)
+        key = getattr(target, "__func__", target)
+        wants_error = cache.get(key)
+        if wants_error is None:
+            wants_error = cache[key] = _wants_error(target)
+        if wants_error:
+            return target(*rest, error=error, **kwargs)
+        return target(*rest, **kwargs)
+
+    return call_named
+
+
+def _sync_runner(
+    fn: Callable[..., Any],
+    breaker: CircuitBreaker,
+    answer: Callable[[tuple[Any, ...], dict[str, Any], BaseException], Any] | None,
+) -> Callable[..., Any]:
+    # The healthy path is written out here rather than calling into the breaker:
+    # one Python frame for the whole protected call.
+    call_sync = breaker._call_sync  # noqa: SLF001
+    record_exception = breaker._record_exception  # noqa: SLF001
+    run_fallback = breaker._run_fallback  # noqa: SLF001
+    clear_consecutive = breaker._clear_consecutive  # noqa: SLF001
+
+    def protected(*args: Any, **kwargs: Any) -> Any:
+        b = breaker
+        if b._fast:  # noqa: SLF001
+            epoch = b._epoch  # noqa: SLF001
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:
+                if not record_exception(epoch, exc) or answer is None:
+                    raise
+                return run_fallback(answer, args, kwargs, exc)
+            next(b._n_successes)  # noqa: SLF001
+            if b._consecutive:  # noqa: SLF001
+                clear_consecutive(epoch)
+            return result
+        return call_sync(fn, args, kwargs, answer)
+
+    return protected
+
+
+def _async_runner(
+    fn: Callable[..., Coroutine[Any, Any, Any]],
+    breaker: CircuitBreaker,
+    answer: Callable[[tuple[Any, ...], dict[str, Any], BaseException], Any] | None,
+) -> Callable[..., Any]:
+    call_async = breaker._call_async  # noqa: SLF001
+    record_exception = breaker._record_exception  # noqa: SLF001
+    arun_fallback = breaker._arun_fallback  # noqa: SLF001
+    clear_consecutive = breaker._clear_consecutive  # noqa: SLF001
+
+    async def protected(*args: Any, **kwargs: Any) -> Any:
+        b = breaker
+        if b._fast:  # noqa: SLF001
+            epoch = b._epoch  # noqa: SLF001
+            try:
+                result = await fn(*args, **kwargs)
+            except BaseException as exc:
+                if not record_exception(epoch, exc) or answer is None:
+                    raise
+                return await arun_fallback(answer, args, kwargs, exc)
+            next(b._n_successes)  # noqa: SLF001
+            if b._consecutive:  # noqa: SLF001
+                clear_consecutive(epoch)
+            return result
+        return await call_async(fn, args, kwargs, answer)
+
+    return protected
+
+
+@functools.lru_cache(maxsize=1)
+def _wrapper_base() -> type[Any]:
+    import wrapt  # noqa: PLC0415 - imported on first decoration, not by `import resilient`
+
+    class CircuitBreakerFunction(wrapt.FunctionWrapper):  # type: ignore[misc]
+        """Base of the per-callable wrapper classes (see the module docstring)."""
+
+        def __set_name__(self, owner: type[Any], name: str) -> None:
+            spec: _Spec = self._self_spec
+            spec.owner = owner
+            spec.attr = name
+            wrapped_set_name = getattr(self.__wrapped__, "__set_name__", None)
+            if wrapped_set_name is not None:
+                wrapped_set_name(owner, name)
+
+        def __repr__(self) -> str:
+            return f"<circuit_breaker {self._self_breaker.name!r} around {self.__wrapped__!r}>"
+
+        def __reduce_ex__(self, protocol: Any) -> Any:
+            # Pickle by reference, like the function it replaces.
+            spec: _Spec = self._self_spec
+            func = spec.func
+            if spec.owner is not None:
+                return (getattr, (spec.owner, spec.attr))
+            return (_load_global, (func.__module__, func.__qualname__))
+
+    return CircuitBreakerFunction
+
+
+def _load_global(module: str, qualname: str) -> Any:
+    import importlib  # noqa: PLC0415
+
+    obj: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _passthrough(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:  # pragma: no cover
+    # wrapt's own call path; unused because every wrapper class defines __call__.
+    return wrapped(*args, **kwargs)
+
+
+def _wrap(target: Any, run: Callable[..., Any], spec: _Spec, breaker: CircuitBreaker) -> Any:
+    base = _wrapper_base()
+    kind = spec.kind
+    if kind == _FUNCTION:
+
+        def __get__(self: Any, instance: Any, owner: Any = None) -> Any:  # noqa: N807
+            if instance is None:
+                return self
+            return MethodType(run, instance)
+
+    elif kind == _CLASSMETHOD:
+
+        def __get__(self: Any, instance: Any, owner: Any = None) -> Any:  # noqa: N807
+            return MethodType(run, owner if owner is not None else type(instance))
+
+    else:
+
+        def __get__(self: Any, instance: Any, owner: Any = None) -> Any:  # noqa: N807
+            return run
+
+    namespace = {
+        "__call__": staticmethod(run),
+        "__get__": __get__,
+        "breaker": property(lambda self: breaker, doc="The breaker protecting this callable."),
+        "__module__": __name__,
+        "__qualname__": f"circuit_breaker[{breaker.name}]",
+    }
+    cls = type(base)(f"circuit_breaker[{breaker.name}]", (base,), namespace)
+    wrapper = cls(target, _passthrough)
+    wrapper._self_spec = spec
+    wrapper._self_breaker = breaker
+    return wrapper
