@@ -1,4 +1,4 @@
-"""Migration tooling for `resilient`: the `resilient check` guard and the `resilient migrate` codemod.
+"""Migration tooling: the `resilient check` guard and the `resilient migrate` codemod.
 
 Installed as ``resilient.migration``.  This package may import ``resilient``;
 the runtime never imports it.  ``resilient check`` uses only the standard

@@ -57,7 +57,7 @@ del _name, _obj
 
 def __getattr__(name: str) -> Any:
     if name == "__version__":
-        from importlib.metadata import version  # noqa: PLC0415
+        from importlib.metadata import version
 
         return version("resilient")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -88,7 +88,7 @@ class _Ticket:
         self.fleet_lease = fleet_lease
 
 
-class _TimedOut(Exception):  # noqa: N818
+class _TimedOut(Exception):
     """Raised inside the async driver when call_timeout expires (private)."""
 
 
@@ -103,7 +103,7 @@ class _CountWindow:
         self.failures = 0
         self.slow = 0
 
-    def add(self, failed: bool, slow: bool, now: float) -> None:  # noqa: ARG002, FBT001
+    def add(self, failed: bool, slow: bool, now: float) -> None:
         code = (1 if failed else 0) | (2 if slow else 0)
         self._items.append(code)
         self.failures += code & 1
@@ -113,7 +113,7 @@ class _CountWindow:
             self.failures -= old & 1
             self.slow -= old >> 1
 
-    def totals(self, now: float) -> tuple[int, int, int]:  # noqa: ARG002
+    def totals(self, now: float) -> tuple[int, int, int]:
         return len(self._items), self.failures, self.slow
 
     def clear(self) -> None:
@@ -143,7 +143,7 @@ class _TimeWindow:
             self.failures -= failures
             self.slow -= slow
 
-    def add(self, failed: bool, slow: bool, now: float) -> None:  # noqa: FBT001
+    def add(self, failed: bool, slow: bool, now: float) -> None:
         self._evict(now)
         second = int(now)
         buckets = self._buckets
@@ -276,7 +276,8 @@ class CircuitBreaker:
         store: Store | None = None,
         **settings: Any,
     ) -> None:
-        if not isinstance(name, str) or not name:
+        given: object = name
+        if not isinstance(given, str) or not given:
             raise ConfigError(f"a breaker name must be a non-empty string, got {name!r}")
         if config is not None and not isinstance(config, BreakerConfig):
             raise ConfigError(f"config must be a BreakerConfig, got {config!r}")
@@ -356,7 +357,9 @@ class CircuitBreaker:
         self._timed = cfg.call_timeout is not None or cfg.slow_call_duration is not None
         if cfg.uses_window:
             size = cfg.effective_window_size
-            self._window = _CountWindow(size) if size is not None else _TimeWindow(cfg.window_seconds or 1.0)
+            self._window = (
+                _CountWindow(size) if size is not None else _TimeWindow(cfg.window_seconds or 1.0)
+            )
         else:
             self._window = None
 
@@ -468,7 +471,9 @@ class CircuitBreaker:
         for event in events:
             dispatch(event, listeners)
 
-    def _event(self, old: State, new: State, reason: str, now: float, source: str = "local") -> BreakerEvent:
+    def _event(
+        self, old: State, new: State, reason: str, now: float, source: str = "local"
+    ) -> BreakerEvent:
         return BreakerEvent(
             name=self.name,
             old_state=old,
@@ -555,13 +560,18 @@ class CircuitBreaker:
             return token
         return self._fleet_verdict(token, await fleet.aadmit())
 
-    def _fleet_verdict(self, token: int | _Lease, verdict: FleetVerdict | None) -> int | _Lease | _Ticket:
+    def _fleet_verdict(
+        self, token: int | _Lease, verdict: FleetVerdict | None
+    ) -> int | _Lease | _Ticket:
         if verdict is None or verdict.allowed:
             return _Ticket(token, verdict.lease if verdict is not None else None)
         self._record_neutral(token, count=False)
         next(self._n_rejected)
         raise CircuitOpenError(
-            self.name, verdict.retry_after, state=verdict.state, reason=verdict.reason or "failures across the fleet"
+            self.name,
+            verdict.retry_after,
+            state=verdict.state,
+            reason=verdict.reason or "failures across the fleet",
         )
 
     def _admit_local(self) -> int | _Lease:
@@ -577,7 +587,9 @@ class CircuitBreaker:
             # only reject a call that the locked path below would have admitted
             # a moment later; it can never admit one that should be rejected.
             next(self._n_rejected)
-            raise CircuitOpenError(self.name, self._retry_at - now, state=_OPEN, reason=self._open_reason)
+            raise CircuitOpenError(
+                self.name, self._retry_at - now, state=_OPEN, reason=self._open_reason
+            )
         events: list[BreakerEvent] = []
         try:
             with self._lock:
@@ -595,16 +607,21 @@ class CircuitBreaker:
                     limit = self._config.half_open_max_calls
                     if len(leases) >= limit:
                         self._expire_leases(now)
+                        leases = self._leases
                     if len(leases) < limit:
                         lease = _Lease(self._epoch, now + self._config.effective_half_open_max_wait)
                         leases.append(lease)
                         return lease
                     next(self._n_rejected)
                     wait = max(0.0, min(lease.deadline for lease in leases) - now)
-                    raise CircuitOpenError(self.name, wait, state=_HALF_OPEN, reason=self._open_reason)
+                    raise CircuitOpenError(
+                        self.name, wait, state=_HALF_OPEN, reason=self._open_reason
+                    )
                 if state is _FORCED_OPEN:
                     next(self._n_rejected)
-                    raise CircuitOpenError(self.name, None, state=_FORCED_OPEN, reason=self._open_reason)
+                    raise CircuitOpenError(
+                        self.name, None, state=_FORCED_OPEN, reason=self._open_reason
+                    )
                 return self._epoch
         finally:
             if events:
@@ -647,7 +664,9 @@ class CircuitBreaker:
                 return True
         return isinstance(exc, cfg.failure_on)
 
-    def _record_exception(self, token: int | _Lease | _Ticket, exc: BaseException, duration: float = 0.0) -> bool:
+    def _record_exception(
+        self, token: int | _Lease | _Ticket, exc: BaseException, duration: float = 0.0
+    ) -> bool:
         """Record a call that raised; returns True when it counted as a failure."""
         if self._is_counted(exc):
             self._record_failure(token, _short_repr(exc), duration)
@@ -660,7 +679,7 @@ class CircuitBreaker:
             self._fleet_record("success", token, None)
             token = token.local
         next(self._n_successes)
-        if type(token) is not int:
+        if isinstance(token, _Lease):
             self._trial_result(token, True, duration)  # noqa: FBT003
             return
         window = self._window
@@ -733,7 +752,7 @@ class CircuitBreaker:
                     token.active = False
                     self._leases.remove(token)
 
-    def _trial_result(self, lease: _Lease, success: bool, duration: float) -> None:  # noqa: FBT001
+    def _trial_result(self, lease: _Lease, success: bool, duration: float) -> None:
         events: list[BreakerEvent] = []
         with self._lock:
             if not lease.active:
@@ -896,7 +915,9 @@ class CircuitBreaker:
                 self._window.clear()
             self._fast = False
             if old is not _DISABLED:
-                events.append(self._event(old, _DISABLED, "disabled by an operator (shadow mode)", now))
+                events.append(
+                    self._event(old, _DISABLED, "disabled by an operator (shadow mode)", now)
+                )
         self._emit(events)
         self._fleet_command(_DISABLED, "disabled by an operator")
 
@@ -999,7 +1020,9 @@ class CircuitBreaker:
         self._record_result(token, result, duration)
         return result
 
-    def _result_failure(self, result: object, duration: float, *, sync: bool) -> tuple[str | None, bool]:
+    def _result_failure(
+        self, result: object, duration: float, *, sync: bool
+    ) -> tuple[str | None, bool]:
         """Classify a returned value: ``(error, is_timeout)``, error ``None`` on success.
 
         A sync call cannot be interrupted, so one that overran ``call_timeout``
@@ -1014,7 +1037,7 @@ class CircuitBreaker:
                 failed = bool(check(result))
             except Exception:
                 logger.exception(
-                    "circuit breaker '%s': is_failure_result raised; counting the call as a failure",
+                    "circuit breaker '%s': is_failure_result raised; counting a failure",
                     self.name,
                 )
                 failed = True
@@ -1032,7 +1055,11 @@ class CircuitBreaker:
             self._record_failure(token, error, duration, timeout=timeout)
 
     def _run_fallback(
-        self, fallback: Fallback, args: tuple[Any, ...], kwargs: dict[str, Any], error: BaseException
+        self,
+        fallback: Fallback,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        error: BaseException,
     ) -> Any:
         """Answer a rejected or failed call with the fallback (rule 3)."""
         next(self._n_fallbacks)
@@ -1066,7 +1093,9 @@ class CircuitBreaker:
         if stack is None:
             with self._lock:
                 if self._cm_stack is None:
-                    self._cm_stack = contextvars.ContextVar(f"resilient.{self.name}.blocks", default=())
+                    self._cm_stack = contextvars.ContextVar(
+                        f"resilient.{self.name}.blocks", default=()
+                    )
                 stack = self._cm_stack
         start = time.monotonic() if self._timed else 0.0
         stack.set((*stack.get(), (token, start)))
@@ -1075,7 +1104,9 @@ class CircuitBreaker:
         stack = self._cm_stack
         entries = stack.get() if stack is not None else ()
         if not entries or stack is None:
-            raise RuntimeError(f"circuit breaker {self.name!r}: __exit__ without a matching __enter__")
+            raise RuntimeError(
+                f"circuit breaker {self.name!r}: __exit__ without a matching __enter__"
+            )
         stack.set(entries[:-1])
         return entries[-1]
 
@@ -1093,7 +1124,8 @@ class CircuitBreaker:
             CallTimeoutError: the call took longer than ``call_timeout``.
             Exception: whatever ``fn`` raised.
         """
-        return await self._call_async(fn, args, kwargs, None)
+        result: R = await self._call_async(fn, args, kwargs, None)
+        return result
 
     async def _call_async(
         self,
@@ -1121,11 +1153,11 @@ class CircuitBreaker:
                 result = await _with_timeout(timeout, fn, args, kwargs)
         except _TimedOut:
             duration = time.monotonic() - start
-            err = CallTimeoutError(self.name, timeout or 0.0)
-            await self._arecord_failure(token, _short_repr(err), duration, timeout=True)
+            expired = CallTimeoutError(self.name, timeout or 0.0)
+            await self._arecord_failure(token, _short_repr(expired), duration, timeout=True)
             if fallback is None:
-                raise err from None
-            return await self._arun_fallback(fallback, args, kwargs, err)
+                raise expired from None
+            return await self._arun_fallback(fallback, args, kwargs, expired)
         except BaseException as exc:
             duration = time.monotonic() - start if timed else 0.0
             counted = await self._arecord_exception(token, exc, duration)
@@ -1139,8 +1171,10 @@ class CircuitBreaker:
     # The async recorders only differ from the sync ones when a shared store must
     # be told: then the store call is awaited instead of blocking the loop.
 
-    async def _afleet_record(self, outcome: str, token: int | _Lease | _Ticket, error: str | None) -> int | _Lease:
-        if type(token) is not _Ticket:
+    async def _afleet_record(
+        self, outcome: str, token: int | _Lease | _Ticket, error: str | None
+    ) -> int | _Lease:
+        if not isinstance(token, _Ticket):
             return token
         fleet = self._fleet
         if fleet is not None:
@@ -1150,7 +1184,9 @@ class CircuitBreaker:
                 logger.debug("circuit breaker '%s': store record failed", self.name, exc_info=True)
         return token.local
 
-    async def _arecord_exception(self, token: int | _Lease | _Ticket, exc: BaseException, duration: float) -> bool:
+    async def _arecord_exception(
+        self, token: int | _Lease | _Ticket, exc: BaseException, duration: float
+    ) -> bool:
         counted = self._is_counted(exc)
         if type(token) is _Ticket:
             token = await self._afleet_record(
@@ -1169,17 +1205,25 @@ class CircuitBreaker:
             token = await self._afleet_record("failure", token, error)
         self._record_failure(token, error, duration, timeout=timeout)
 
-    async def _arecord_result(self, token: int | _Lease | _Ticket, result: object, duration: float) -> None:
+    async def _arecord_result(
+        self, token: int | _Lease | _Ticket, result: object, duration: float
+    ) -> None:
         error, timeout = self._result_failure(result, duration, sync=False)
         if type(token) is _Ticket:
-            token = await self._afleet_record("success" if error is None else "failure", token, error)
+            token = await self._afleet_record(
+                "success" if error is None else "failure", token, error
+            )
         if error is None:
             self._record_success(token, duration)
         else:
             self._record_failure(token, error, duration, timeout=timeout)
 
     async def _arun_fallback(
-        self, fallback: Fallback, args: tuple[Any, ...], kwargs: dict[str, Any], error: BaseException
+        self,
+        fallback: Fallback,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        error: BaseException,
     ) -> Any:
         next(self._n_fallbacks)
         try:
@@ -1237,7 +1281,9 @@ class CircuitBreaker:
             try:
                 fleet.close()
             except Exception:
-                logger.debug("circuit breaker '%s': store link close failed", self.name, exc_info=True)
+                logger.debug(
+                    "circuit breaker '%s': store link close failed", self.name, exc_info=True
+                )
 
 
 def _short_repr_value(value: object) -> str:
@@ -1250,7 +1296,7 @@ if sys.version_info >= (3, 11):
     async def _with_timeout(
         timeout: float, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        import asyncio  # noqa: PLC0415 - keeps `import resilient` free of asyncio
+        import asyncio
 
         try:
             async with asyncio.timeout(timeout) as scope:
@@ -1268,7 +1314,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     async def _with_timeout(
         timeout: float, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        import asyncio  # noqa: PLC0415
+        import asyncio
 
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()

@@ -122,7 +122,10 @@ class BreakerConfig:
                 f"minimum_calls={self.minimum_calls!r} is larger than window_size="
                 f"{self.window_size!r}; the rate could never be judged"
             )
-        if self.max_recovery_timeout is not None and self.max_recovery_timeout < self.recovery_timeout:
+        if (
+            self.max_recovery_timeout is not None
+            and self.max_recovery_timeout < self.recovery_timeout
+        ):
             raise ConfigError(
                 f"max_recovery_timeout={self.max_recovery_timeout!r} is below "
                 f"recovery_timeout={self.recovery_timeout!r}"
@@ -177,7 +180,9 @@ class BreakerConfig:
         return _FIELD_NAMES
 
     @classmethod
-    def from_mapping(cls, settings: Mapping[str, Any], *, base: BreakerConfig | None = None) -> BreakerConfig:
+    def from_mapping(
+        cls, settings: Mapping[str, Any], *, base: BreakerConfig | None = None
+    ) -> BreakerConfig:
         """Build a config from keyword settings, on top of ``base`` (or the defaults).
 
         Raises:

@@ -42,7 +42,7 @@ _CLASSMETHOD = "classmethod"
 _STATICMETHOD = "staticmethod"
 
 
-class BoundBreakerFunction(Protocol[P, R_co]):  # type: ignore[misc]
+class BoundBreakerFunction(Protocol[P, R_co]):
     """A protected callable as seen through an instance or class (bound)."""
 
     @property
@@ -52,7 +52,7 @@ class BoundBreakerFunction(Protocol[P, R_co]):  # type: ignore[misc]
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co: ...
 
 
-class BreakerFunction(Protocol[P, R_co]):  # type: ignore[misc]
+class BreakerFunction(Protocol[P, R_co]):
     """A protected function (what ``@circuit_breaker`` returns for a function
     that cannot be a method, e.g. one without positional parameters)."""
 
@@ -63,7 +63,7 @@ class BreakerFunction(Protocol[P, R_co]):  # type: ignore[misc]
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co: ...
 
 
-class BreakerMethod(Protocol[S_contra, P, R_co]):  # type: ignore[misc]
+class BreakerMethod(Protocol[S_contra, P, R_co]):
     """A protected function that may also be used as a method.
 
     Called directly it takes all its parameters; looked up on an instance it is
@@ -77,26 +77,34 @@ class BreakerMethod(Protocol[S_contra, P, R_co]):  # type: ignore[misc]
     def __call__(self, first: S_contra, /, *args: P.args, **kwargs: P.kwargs) -> R_co: ...
 
     @overload
-    def __get__(self, instance: None, owner: type[Any] | None = None) -> BreakerMethod[S_contra, P, R_co]: ...
+    def __get__(
+        self, instance: None, owner: type[Any] | None = None
+    ) -> BreakerMethod[S_contra, P, R_co]: ...
     @overload
-    def __get__(self, instance: object, owner: type[Any] | None = None) -> BoundBreakerFunction[P, R_co]: ...
+    def __get__(
+        self, instance: object, owner: type[Any] | None = None
+    ) -> BoundBreakerFunction[P, R_co]: ...
 
 
-class BreakerClassMethod(Protocol[P, R_co]):  # type: ignore[misc]
+class BreakerClassMethod(Protocol[P, R_co]):
     """A protected classmethod or staticmethod (bound on every lookup)."""
 
     @property
     def breaker(self) -> CircuitBreaker:
         """The breaker protecting this method."""
 
-    def __get__(self, instance: object, owner: type[Any] | None = None) -> BoundBreakerFunction[P, R_co]: ...
+    def __get__(
+        self, instance: object, owner: type[Any] | None = None
+    ) -> BoundBreakerFunction[P, R_co]: ...
 
 
 class _Decorator(Protocol):
     @overload
     def __call__(self, fn: classmethod[Any, P, R], /) -> BreakerClassMethod[P, R]: ...
     @overload
-    def __call__(self, fn: staticmethod[P, R], /) -> BreakerClassMethod[P, R]: ...
+    def __call__(  # type: ignore[overload-overlap]
+        self, fn: staticmethod[P, R], /
+    ) -> BreakerClassMethod[P, R]: ...
     @overload
     def __call__(self, fn: Callable[Concatenate[S, P], R], /) -> BreakerMethod[S, P, R]: ...
     @overload
@@ -106,7 +114,7 @@ class _Decorator(Protocol):
 @overload
 def circuit_breaker(name: classmethod[Any, P, R], /) -> BreakerClassMethod[P, R]: ...
 @overload
-def circuit_breaker(name: staticmethod[P, R], /) -> BreakerClassMethod[P, R]: ...
+def circuit_breaker(name: staticmethod[P, R], /) -> BreakerClassMethod[P, R]: ...  # type: ignore[overload-overlap]
 @overload
 def circuit_breaker(name: Callable[Concatenate[S, P], R], /) -> BreakerMethod[S, P, R]: ...
 @overload
@@ -158,7 +166,9 @@ def circuit_breaker(
     """
     if name is not None and not isinstance(name, str):
         if fallback is not None or store is not None or config:
-            raise TypeError("circuit_breaker(fn, ...) takes settings only as circuit_breaker(name, ...)(fn)")
+            raise TypeError(
+                "circuit_breaker(fn, ...) takes settings only as circuit_breaker(name, ...)(fn)"
+            )
         return _decorate(name, None, None, None, {})
     check_setting_names(config)
     BreakerConfig.from_mapping(config)  # bad values fail at the decorator line
@@ -253,7 +263,9 @@ def _fallback_caller(
     if not isinstance(fallback, str):
         wants_error = _wants_error(fallback)
 
-        def call_callable(args: tuple[Any, ...], kwargs: dict[str, Any], error: BaseException) -> Any:
+        def call_callable(
+            args: tuple[Any, ...], kwargs: dict[str, Any], error: BaseException
+        ) -> Any:
             if wants_error:
                 return fallback(*args, error=error, **kwargs)
             return fallback(*args, **kwargs)
@@ -278,7 +290,11 @@ def _fallback_caller(
         scope = getattr(func, "__globals__", {})
         if method_name in scope:
             return scope[method_name], args
-        where = f"class {spec.owner.__qualname__!r}" if spec.owner is not None else f"module {func.__module__!r}"
+        where = (
+            f"class {spec.owner.__qualname__!r}"
+            if spec.owner is not None
+            else f"module {func.__module__!r}"
+        )
         raise AttributeError(
             f"fallback {method_name!r} of circuit breaker {breaker_name!r} was not found on "
             f"the instance, its class, or {where}"
@@ -304,23 +320,23 @@ def _sync_runner(
 ) -> Callable[..., Any]:
     # The healthy path is written out here rather than calling into the breaker:
     # one Python frame for the whole protected call.
-    call_sync = breaker._call_sync  # noqa: SLF001
-    record_exception = breaker._record_exception  # noqa: SLF001
-    run_fallback = breaker._run_fallback  # noqa: SLF001
-    clear_consecutive = breaker._clear_consecutive  # noqa: SLF001
+    call_sync = breaker._call_sync
+    record_exception = breaker._record_exception
+    run_fallback = breaker._run_fallback
+    clear_consecutive = breaker._clear_consecutive
 
     def protected(*args: Any, **kwargs: Any) -> Any:
         b = breaker
-        if b._fast:  # noqa: SLF001
-            epoch = b._epoch  # noqa: SLF001
+        if b._fast:
+            epoch = b._epoch
             try:
                 result = fn(*args, **kwargs)
             except BaseException as exc:
                 if not record_exception(epoch, exc) or answer is None:
                     raise
                 return run_fallback(answer, args, kwargs, exc)
-            next(b._n_successes)  # noqa: SLF001
-            if b._consecutive:  # noqa: SLF001
+            next(b._n_successes)
+            if b._consecutive:
                 clear_consecutive(epoch)
             return result
         return call_sync(fn, args, kwargs, answer)
@@ -333,23 +349,23 @@ def _async_runner(
     breaker: CircuitBreaker,
     answer: Callable[[tuple[Any, ...], dict[str, Any], BaseException], Any] | None,
 ) -> Callable[..., Any]:
-    call_async = breaker._call_async  # noqa: SLF001
-    record_exception = breaker._record_exception  # noqa: SLF001
-    arun_fallback = breaker._arun_fallback  # noqa: SLF001
-    clear_consecutive = breaker._clear_consecutive  # noqa: SLF001
+    call_async = breaker._call_async
+    record_exception = breaker._record_exception
+    arun_fallback = breaker._arun_fallback
+    clear_consecutive = breaker._clear_consecutive
 
     async def protected(*args: Any, **kwargs: Any) -> Any:
         b = breaker
-        if b._fast:  # noqa: SLF001
-            epoch = b._epoch  # noqa: SLF001
+        if b._fast:
+            epoch = b._epoch
             try:
                 result = await fn(*args, **kwargs)
             except BaseException as exc:
                 if not record_exception(epoch, exc) or answer is None:
                     raise
                 return await arun_fallback(answer, args, kwargs, exc)
-            next(b._n_successes)  # noqa: SLF001
-            if b._consecutive:  # noqa: SLF001
+            next(b._n_successes)
+            if b._consecutive:
                 clear_consecutive(epoch)
             return result
         return await call_async(fn, args, kwargs, answer)
@@ -359,9 +375,9 @@ def _async_runner(
 
 @functools.lru_cache(maxsize=1)
 def _wrapper_base() -> type[Any]:
-    import wrapt  # noqa: PLC0415 - imported on first decoration, not by `import resilient`
+    import wrapt
 
-    class CircuitBreakerFunction(wrapt.FunctionWrapper):  # type: ignore[misc]
+    class CircuitBreakerFunction(wrapt.FunctionWrapper):  # type: ignore[type-arg]
         """Base of the per-callable wrapper classes (see the module docstring)."""
 
         def __set_name__(self, owner: type[Any], name: str) -> None:
@@ -387,7 +403,7 @@ def _wrapper_base() -> type[Any]:
 
 
 def _load_global(module: str, qualname: str) -> Any:
-    import importlib  # noqa: PLC0415
+    import importlib
 
     obj: Any = importlib.import_module(module)
     for part in qualname.split("."):
@@ -405,19 +421,19 @@ def _wrap(target: Any, run: Callable[..., Any], spec: _Spec, breaker: CircuitBre
     kind = spec.kind
     if kind == _FUNCTION:
 
-        def __get__(self: Any, instance: Any, owner: Any = None) -> Any:  # noqa: N807
+        def __get__(self: Any, instance: Any, owner: Any = None) -> Any:
             if instance is None:
                 return self
             return MethodType(run, instance)
 
     elif kind == _CLASSMETHOD:
 
-        def __get__(self: Any, instance: Any, owner: Any = None) -> Any:  # noqa: N807
+        def __get__(self: Any, instance: Any, owner: Any = None) -> Any:
             return MethodType(run, owner if owner is not None else type(instance))
 
     else:
 
-        def __get__(self: Any, instance: Any, owner: Any = None) -> Any:  # noqa: N807
+        def __get__(self: Any, instance: Any, owner: Any = None) -> Any:
             return run
 
     namespace = {
@@ -427,7 +443,7 @@ def _wrap(target: Any, run: Callable[..., Any], spec: _Spec, breaker: CircuitBre
         "__module__": __name__,
         "__qualname__": f"circuit_breaker[{breaker.name}]",
     }
-    cls = type(base)(f"circuit_breaker[{breaker.name}]", (base,), namespace)
+    cls = type(f"circuit_breaker[{breaker.name}]", (base,), namespace)
     wrapper = cls(target, _passthrough)
     wrapper._self_spec = spec
     wrapper._self_breaker = breaker

@@ -46,14 +46,14 @@ def get_breaker(name: str, *, store: Store | None = None, **config: Any) -> Circ
             existing = _breakers.setdefault(name, candidate)
         if existing is candidate:
             return candidate
-    if not existing._matches(config, store):  # noqa: SLF001
+    if not existing._matches(config, store):
         inner = ", ".join(f"{k}={v!r}" for k, v in sorted(config.items()))
         if store is not None:
             inner = f"{inner}, store={store!r}" if inner else f"store={store!r}"
         requested = f"get_breaker({name!r}{', ' if inner else ''}{inner})"
         raise ConfigError(
             f"circuit breaker {name!r} already exists with different settings: it was created "
-            f"as {existing._describe_settings()} and is now requested as {requested}; "  # noqa: SLF001
+            f"as {existing._describe_settings()} and is now requested as {requested}; "
             "one name is one dependency, so give the same settings or use another name"
         )
     return existing
