@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -40,6 +40,10 @@ R = TypeVar("R")
 
 #: How a decorator hands its fallback to the drivers: ``(args, kwargs, error) -> value``.
 Fallback = Callable[[tuple[Any, ...], dict[str, Any], BaseException], Any]
+
+#: The call-duration hook that resilient.contrib installs: ``(seconds, outcome) -> None``,
+#: outcome ``"success"``, ``"failure"`` or ``"ignored"``.  Without one, no clock is read.
+Observer = Callable[[float, str], object]
 
 __all__ = ["BreakerMetrics", "CircuitBreaker"]
 
@@ -253,6 +257,9 @@ class CircuitBreaker:
         "_n_slow",
         "_n_successes",
         "_n_timeouts",
+        "_observe_fast",
+        "_observe_sample",
+        "_observer",
         "_open_reason",
         "_opened_at",
         "_recovery",
@@ -301,6 +308,11 @@ class CircuitBreaker:
         self._state = _CLOSED
         self._epoch = 0
         self._fast = False  # becomes True once sealed (first use) while CLOSED
+        # Duration hook (resilient.contrib): _observe_fast is the observer when the
+        # healthy path would be _fast; _observe_sample says which calls are timed.
+        self._observer: Observer | None = None
+        self._observe_fast: Observer | None = None
+        self._observe_sample: Iterator[bool] = itertools.repeat(True)
         self._leases: list[_Lease] = []
         self._trial_successes = 0
         self._open_reason = ""
@@ -367,7 +379,7 @@ class CircuitBreaker:
         # The decorator's inlined healthy path may run only when nothing but a
         # success counter and the consecutive-failure reset are needed.
         cfg = self._config
-        self._fast = (
+        healthy = (
             self._sealed
             and self._state is _CLOSED
             and self._fleet is None
@@ -375,6 +387,21 @@ class CircuitBreaker:
             and not self._timed
             and cfg.is_failure_result is None
         )
+        observer = self._observer
+        self._fast = healthy and observer is None
+        self._observe_fast = observer if healthy else None
+
+    def _set_observer(self, observer: Observer | None, every: int = 1) -> None:
+        """Install (``None``: remove) the call-duration hook of ``resilient.contrib``.
+
+        ``observer(seconds, outcome)`` then runs after one call in ``every`` that
+        ran (outcome ``"success"``, ``"failure"`` or ``"ignored"``).
+        """
+        sample = itertools.cycle((False,) * (every - 1) + (True,))
+        with self._lock:
+            self._observer = observer
+            self._observe_sample = sample
+            self._refresh_fast()
 
     @property
     def config(self) -> BreakerConfig:
@@ -509,6 +536,7 @@ class CircuitBreaker:
         self._drop_leases()
         self._trial_successes = 0
         self._fast = False
+        self._observe_fast = None
         return self._event(old, _OPEN, reason, now)
 
     def _to_half_open(self, now: float) -> BreakerEvent:
@@ -518,6 +546,7 @@ class CircuitBreaker:
         self._drop_leases()
         self._trial_successes = 0
         self._fast = False
+        self._observe_fast = None
         waited = now - self._opened_at if self._opened_at is not None else 0.0
         return self._event(old, _HALF_OPEN, f"recovery timeout passed after {waited:.1f} s", now)
 
@@ -570,8 +599,8 @@ class CircuitBreaker:
         raise CircuitOpenError(
             self.name,
             verdict.retry_after,
-            state=verdict.state,
-            reason=verdict.reason or "failures across the fleet",
+            verdict.state,
+            verdict.reason or "failures across the fleet",
         )
 
     def _admit_local(self) -> int | _Lease:
@@ -580,16 +609,14 @@ class CircuitBreaker:
             return self._epoch
         if state is _FORCED_OPEN:
             next(self._n_rejected)
-            raise CircuitOpenError(self.name, None, state=_FORCED_OPEN, reason=self._open_reason)
+            raise CircuitOpenError(self.name, None, _FORCED_OPEN, self._open_reason)
         now = time.monotonic()
         if state is _OPEN and now < self._retry_at:
             # Lock-free rejection: the common open-state path.  A stale read can
             # only reject a call that the locked path below would have admitted
             # a moment later; it can never admit one that should be rejected.
             next(self._n_rejected)
-            raise CircuitOpenError(
-                self.name, self._retry_at - now, state=_OPEN, reason=self._open_reason
-            )
+            raise CircuitOpenError(self.name, self._retry_at - now, _OPEN, self._open_reason)
         events: list[BreakerEvent] = []
         try:
             with self._lock:
@@ -598,7 +625,7 @@ class CircuitBreaker:
                     if now < self._retry_at:
                         next(self._n_rejected)
                         raise CircuitOpenError(
-                            self.name, self._retry_at - now, state=_OPEN, reason=self._open_reason
+                            self.name, self._retry_at - now, _OPEN, self._open_reason
                         )
                     events.append(self._to_half_open(now))
                     state = _HALF_OPEN
@@ -614,14 +641,10 @@ class CircuitBreaker:
                         return lease
                     next(self._n_rejected)
                     wait = max(0.0, min(lease.deadline for lease in leases) - now)
-                    raise CircuitOpenError(
-                        self.name, wait, state=_HALF_OPEN, reason=self._open_reason
-                    )
+                    raise CircuitOpenError(self.name, wait, _HALF_OPEN, self._open_reason)
                 if state is _FORCED_OPEN:
                     next(self._n_rejected)
-                    raise CircuitOpenError(
-                        self.name, None, state=_FORCED_OPEN, reason=self._open_reason
-                    )
+                    raise CircuitOpenError(self.name, None, _FORCED_OPEN, self._open_reason)
                 return self._epoch
         finally:
             if events:
@@ -875,6 +898,7 @@ class CircuitBreaker:
                 self._opened_at = now
                 self._drop_leases()
                 self._fast = False
+                self._observe_fast = None
                 events.append(self._event(old, _FORCED_OPEN, why, now))
             else:
                 events.append(self._to_open(now, why))
@@ -914,6 +938,7 @@ class CircuitBreaker:
             if self._window is not None:
                 self._window.clear()
             self._fast = False
+            self._observe_fast = None
             if old is not _DISABLED:
                 events.append(
                     self._event(old, _DISABLED, "disabled by an operator (shadow mode)", now)
@@ -1007,17 +1032,25 @@ class CircuitBreaker:
                 token = self._admit()
             except CircuitOpenError as err:
                 return self._run_fallback(fallback, args, kwargs, err)  # type: ignore[no-any-return]
-        timed = self._timed
+        observer = self._observer
+        if observer is not None and not next(self._observe_sample):
+            observer = None  # not one of the calls the duration hook samples
+        timed = self._timed or observer is not None
         start = time.monotonic() if timed else 0.0
         try:
             result = fn(*args, **kwargs)
         except BaseException as exc:
             duration = time.monotonic() - start if timed else 0.0
-            if not self._record_exception(token, exc, duration) or fallback is None:
+            counted = self._record_exception(token, exc, duration)
+            if observer is not None:
+                observer(duration, "failure" if counted else "ignored")
+            if not counted or fallback is None:
                 raise
             return self._run_fallback(fallback, args, kwargs, exc)  # type: ignore[no-any-return]
         duration = time.monotonic() - start if timed else 0.0
-        self._record_result(token, result, duration)
+        succeeded = self._record_result(token, result, duration)
+        if observer is not None:
+            observer(duration, "success" if succeeded else "failure")
         return result
 
     def _result_failure(
@@ -1047,12 +1080,14 @@ class CircuitBreaker:
 
     def _record_result(
         self, token: int | _Lease | _Ticket, result: object, duration: float, *, sync: bool = True
-    ) -> None:
+    ) -> bool:
+        """Record a call that returned; returns True when it counted as a success."""
         error, timeout = self._result_failure(result, duration, sync=sync)
         if error is None:
             self._record_success(token, duration)
         else:
             self._record_failure(token, error, duration, timeout=timeout)
+        return error is None
 
     def _run_fallback(
         self,
@@ -1141,7 +1176,10 @@ class CircuitBreaker:
                 token = await self._aadmit()
             except CircuitOpenError as err:
                 return await self._arun_fallback(fallback, args, kwargs, err)
-        timed = self._timed
+        observer = self._observer
+        if observer is not None and not next(self._observe_sample):
+            observer = None  # not one of the calls the duration hook samples
+        timed = self._timed or observer is not None
         start = time.monotonic() if timed else 0.0
         timeout = self._config.call_timeout
         try:
@@ -1155,17 +1193,23 @@ class CircuitBreaker:
             duration = time.monotonic() - start
             expired = CallTimeoutError(self.name, timeout or 0.0)
             await self._arecord_failure(token, _short_repr(expired), duration, timeout=True)
+            if observer is not None:
+                observer(duration, "failure")
             if fallback is None:
                 raise expired from None
             return await self._arun_fallback(fallback, args, kwargs, expired)
         except BaseException as exc:
             duration = time.monotonic() - start if timed else 0.0
             counted = await self._arecord_exception(token, exc, duration)
+            if observer is not None:
+                observer(duration, "failure" if counted else "ignored")
             if not counted or fallback is None:
                 raise
             return await self._arun_fallback(fallback, args, kwargs, exc)
         duration = time.monotonic() - start if timed else 0.0
-        await self._arecord_result(token, result, duration)
+        succeeded = await self._arecord_result(token, result, duration)
+        if observer is not None:
+            observer(duration, "success" if succeeded else "failure")
         return result
 
     # The async recorders only differ from the sync ones when a shared store must
@@ -1207,7 +1251,7 @@ class CircuitBreaker:
 
     async def _arecord_result(
         self, token: int | _Lease | _Ticket, result: object, duration: float
-    ) -> None:
+    ) -> bool:
         error, timeout = self._result_failure(result, duration, sync=False)
         if type(token) is _Ticket:
             token = await self._afleet_record(
@@ -1217,6 +1261,7 @@ class CircuitBreaker:
             self._record_success(token, duration)
         else:
             self._record_failure(token, error, duration, timeout=timeout)
+        return error is None
 
     async def _arun_fallback(
         self,
@@ -1261,6 +1306,7 @@ class CircuitBreaker:
         with self._lock:
             self._sealed = False
             self._fast = False
+            self._observe_fast = None
             fleet, self._fleet = self._fleet, None
             self._store = None
             self._config = BreakerConfig.from_mapping(self._settings, base=self._base_config)

@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import functools
 import inspect
+import time
 from collections.abc import Callable, Coroutine
 from types import MethodType
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar, overload
 
 from ._config import BreakerConfig, check_setting_names
+from ._errors import CircuitOpenError
 from ._registry import get_breaker, note_fallback
+from ._state import State
 
 if TYPE_CHECKING:
     from ._breaker import CircuitBreaker
@@ -37,6 +40,7 @@ R_co = TypeVar("R_co", covariant=True)
 S = TypeVar("S")
 S_contra = TypeVar("S_contra", contravariant=True)
 
+_OPEN = State.OPEN
 _FUNCTION = "function"
 _CLASSMETHOD = "classmethod"
 _STATICMETHOD = "staticmethod"
@@ -339,6 +343,16 @@ def _sync_runner(
             if b._consecutive:
                 clear_consecutive(epoch)
             return result
+        if b._state is _OPEN:
+            # Open-state rejection, also inlined: no frames to unwind.
+            now = time.monotonic()
+            retry_at = b._retry_at
+            if now < retry_at:
+                next(b._n_rejected)
+                err = CircuitOpenError(b.name, retry_at - now, _OPEN, b._open_reason)
+                if answer is None:
+                    raise err
+                return run_fallback(answer, args, kwargs, err)
         return call_sync(fn, args, kwargs, answer)
 
     return protected
@@ -368,6 +382,15 @@ def _async_runner(
             if b._consecutive:
                 clear_consecutive(epoch)
             return result
+        if b._state is _OPEN:
+            now = time.monotonic()
+            retry_at = b._retry_at
+            if now < retry_at:
+                next(b._n_rejected)
+                err = CircuitOpenError(b.name, retry_at - now, _OPEN, b._open_reason)
+                if answer is None:
+                    raise err
+                return await arun_fallback(answer, args, kwargs, err)
         return await call_async(fn, args, kwargs, answer)
 
     return protected

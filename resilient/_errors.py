@@ -32,13 +32,15 @@ class CircuitOpenError(ResilientError):
         reason: why it is open, e.g. ``"5 consecutive failures (last: ConnectError(...))"``.
     """
 
-    # The message is built on demand (__str__): rejections are the open-state
-    # hot path, and most are caught or answered by a fallback, never printed.
+    # Rejections are the open-state hot path and most are caught or answered by
+    # a fallback, never printed: slots (no instance dict), and the message is
+    # built on demand in __str__.
+    __slots__ = ("name", "reason", "retry_after", "state")
+
     def __init__(
         self,
         name: str,
         retry_after: float | None,
-        *,
         state: State | None = None,
         reason: str = "",
     ) -> None:
@@ -46,7 +48,6 @@ class CircuitOpenError(ResilientError):
         self.retry_after = retry_after
         self.state = state
         self.reason = reason
-        self.args = (name, retry_after)
 
     def __reduce__(self) -> tuple[object, ...]:
         return (_rebuild_open_error, (self.name, self.retry_after, self.state, self.reason))
