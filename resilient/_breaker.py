@@ -18,7 +18,6 @@ import contextvars
 import dataclasses
 import inspect
 import itertools
-import random
 import sys
 import threading
 import time
@@ -34,6 +33,8 @@ from ._events import BreakerEvent, Listener, dispatch, logger
 from ._state import State
 
 if TYPE_CHECKING:
+    import random
+
     from .stores import FleetLink, FleetVerdict, Store
 
 R = TypeVar("R")
@@ -44,6 +45,9 @@ Fallback = Callable[[tuple[Any, ...], dict[str, Any], BaseException], Any]
 #: The call-duration hook that resilient.contrib installs: ``(seconds, outcome) -> None``,
 #: outcome ``"success"``, ``"failure"`` or ``"ignored"``.  Without one, no clock is read.
 Observer = Callable[[float, str], object]
+
+#: One open ``with breaker:`` block: (token, start time, duration hook if this call is sampled).
+_Block = tuple[Any, float, Observer | None]
 
 __all__ = ["BreakerMetrics", "CircuitBreaker"]
 
@@ -297,8 +301,8 @@ class CircuitBreaker:
         self._explicit_store = store
         self._lock = threading.Lock()
         self._listeners: tuple[Listener, ...] = ()
-        self._cm_stack: contextvars.ContextVar[tuple[tuple[Any, float], ...]] | None = None
-        self._jitter_random = random.Random()
+        self._cm_stack: contextvars.ContextVar[tuple[_Block, ...]] | None = None
+        self._jitter_random: random.Random | None = None
         self._sealed = False
         self._fleet: FleetLink | None = None
         self._store: Store | None = None
@@ -312,7 +316,7 @@ class CircuitBreaker:
         # healthy path would be _fast; _observe_sample says which calls are timed.
         self._observer: Observer | None = None
         self._observe_fast: Observer | None = None
-        self._observe_sample: Iterator[bool] = itertools.repeat(True)
+        self._observe_sample: Iterator[bool] = itertools.cycle((True,))
         self._leases: list[_Lease] = []
         self._trial_successes = 0
         self._open_reason = ""
@@ -518,7 +522,12 @@ class CircuitBreaker:
         delay = self._recovery
         jitter = self._config.jitter
         if jitter:
-            delay *= 1.0 + self._jitter_random.uniform(-jitter, jitter)
+            rng = self._jitter_random
+            if rng is None:
+                import random
+
+                rng = self._jitter_random = random.Random()
+            delay *= 1.0 + rng.uniform(-jitter, jitter)
         return delay
 
     def _drop_leases(self) -> None:
@@ -1116,12 +1125,15 @@ class CircuitBreaker:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        token, start = self._pop()
-        duration = time.monotonic() - start if self._timed else 0.0
+        token, start, observer = self._pop()
+        duration = time.monotonic() - start if self._timed or observer is not None else 0.0
         if exc is None:
-            self._record_result(token, None, duration, sync=True)
+            succeeded = self._record_result(token, None, duration, sync=True)
+            outcome = "success" if succeeded else "failure"
         else:
-            self._record_exception(token, exc, duration)
+            outcome = "failure" if self._record_exception(token, exc, duration) else "ignored"
+        if observer is not None:
+            observer(duration, outcome)
 
     def _push(self, token: Any) -> None:
         stack = self._cm_stack
@@ -1132,10 +1144,13 @@ class CircuitBreaker:
                         f"resilient.{self.name}.blocks", default=()
                     )
                 stack = self._cm_stack
-        start = time.monotonic() if self._timed else 0.0
-        stack.set((*stack.get(), (token, start)))
+        observer = self._observer
+        if observer is not None and not next(self._observe_sample):
+            observer = None  # not one of the calls the duration hook samples
+        start = time.monotonic() if self._timed or observer is not None else 0.0
+        stack.set((*stack.get(), (token, start, observer)))
 
-    def _pop(self) -> tuple[Any, float]:
+    def _pop(self) -> _Block:
         stack = self._cm_stack
         entries = stack.get() if stack is not None else ()
         if not entries or stack is None:
@@ -1292,12 +1307,16 @@ class CircuitBreaker:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        token, start = self._pop()
-        duration = time.monotonic() - start if self._timed else 0.0
+        token, start, observer = self._pop()
+        duration = time.monotonic() - start if self._timed or observer is not None else 0.0
         if exc is None:
-            await self._arecord_result(token, None, duration)
+            succeeded = await self._arecord_result(token, None, duration)
+            outcome = "success" if succeeded else "failure"
         else:
-            await self._arecord_exception(token, exc, duration)
+            counted = await self._arecord_exception(token, exc, duration)
+            outcome = "failure" if counted else "ignored"
+        if observer is not None:
+            observer(duration, outcome)
 
     # -- testing support ------------------------------------------------------------------
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -230,6 +229,8 @@ def check_setting_names(settings: Mapping[str, Any]) -> None:
     """Raise :class:`ConfigError` for any key that is not a breaker setting."""
     for key in settings:
         if key not in _FIELD_NAMES:
+            import difflib
+
             hint = _ALIASES.get(key) or next(
                 iter(difflib.get_close_matches(key, sorted(_FIELD_NAMES), n=1)), None
             )
