@@ -14,61 +14,46 @@ import sys
 import time
 from collections import deque
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-from ._scenario import ACCEPTED, ERROR, REFUSED, Outcome, Transition
+from ._scenario import ACCEPTED, ERROR, REFUSED, REJECTED, Outcome, Transition
 from ._tokens import InvalidToken
 
 if TYPE_CHECKING:
+    from resilient import BreakerEvent
+
     from ._client import AuthClient
 
 
-class BreakerEvent(Protocol):
-    """What DESIGN.md promises a listener: name, old and new state, reason and time."""
-
-    @property
-    def name(self) -> str: ...
-    @property
-    def old_state(self) -> object: ...
-    @property
-    def new_state(self) -> object: ...
-    @property
-    def reason(self) -> str: ...
-    @property
-    def time(self) -> float: ...
-
-
-def _state(value: Any) -> str:
-    return str(getattr(value, "value", value))
-
-
-def event_to_transition(event: BreakerEvent, *, label: str, origin: float) -> Transition:
-    """Turn a breaker event into a :class:`Transition` on the demo's clock.
+def event_to_transition(event: BreakerEvent, *, label: str) -> Transition:
+    """Turn a breaker event into a :class:`Transition`, still on the raw clock.
 
     ``event.time`` is ``time.monotonic()``, which is system-wide, so the worker
-    processes of ``--redis`` stamp their events on the same clock as the parent.
+    processes of ``--redis`` stamp their events on the same clock as the parent;
+    the scenario makes them relative to its start.
     """
     return Transition(
-        t=round(event.time - origin, 4),
+        t=event.time,
         client=label,
-        old=_state(event.old_state),
-        new=_state(event.new_state),
+        old=event.old_state.value,
+        new=event.new_state.value,
         reason=event.reason,
-        # "store" when the change was won in a shared store (an extra of this runtime).
-        source=str(getattr(event, "source", "local")),
+        source=event.source,  # "store": won in the shared store, the whole fleet changed
     )
 
 
 async def validate_once(client: AuthClient, token: str) -> Outcome:
     """Validate one token through the breaker, timing it and classifying the outcome."""
-    from ._client import describe  # noqa: PLC0415 - only after resilient.configure()
+    from ._client import describe  # only after resilient.configure()
 
     started = time.monotonic()
     try:
         claims = await client.validate_token(token)
     except InvalidToken as exc:
         latency = time.monotonic() - started
-        detail = f"{exc.reason} ({exc.cause})" if exc.cause else exc.reason
+        # On the rejected path the line already says the breaker was open.
+        show_cause = exc.cause and exc.via != REJECTED
+        detail = f"{exc.reason} ({exc.cause})" if show_cause else exc.reason
         path, verdict = exc.via, REFUSED
     except Exception as exc:
         # Anything else reaching the caller is a user turned away for a reason
@@ -78,23 +63,22 @@ async def validate_once(client: AuthClient, token: str) -> Outcome:
     else:
         latency = time.monotonic() - started
         path, verdict, detail = claims.via, ACCEPTED, claims.cause
-    state = _state(client.validate_token.breaker.state)
+    state = client.validate_token.breaker.state.value
     return Outcome(path=path, verdict=verdict, detail=detail, latency=latency, state=state)
 
 
 class LocalChannel:
     """An auth client in this process."""
 
-    def __init__(self, label: str, client: AuthClient, *, origin: float) -> None:
+    def __init__(self, label: str, client: AuthClient) -> None:
         self.label = label
         self._client = client
-        self._origin = origin
         self._pending: deque[Transition] = deque()
         self._breaker = client.validate_token.breaker
         self._breaker.add_listener(self._on_event)
 
     def _on_event(self, event: BreakerEvent) -> None:
-        self._pending.append(event_to_transition(event, label=self.label, origin=self._origin))
+        self._pending.append(event_to_transition(event, label=self.label))
 
     async def validate(self, token: str) -> Outcome:
         """Validate through the client's breaker."""

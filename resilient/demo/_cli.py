@@ -79,7 +79,7 @@ def _missing(*modules: str) -> list[str]:
     for name in modules:
         try:
             importlib.import_module(name)
-        except ImportError:  # noqa: PERF203 - two imports, once
+        except ImportError:
             missing.append(name)
     return missing
 
@@ -100,7 +100,7 @@ def _handle(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    from ._run import run_demo  # noqa: PLC0415 - needs the extras checked above
+    from ._run import run_demo  # needs the extras checked above
 
     return run_demo(
         speed=args.speed,

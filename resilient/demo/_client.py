@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import httpx
 
-from resilient import CircuitOpenError, circuit_breaker
+from resilient import CallTimeoutError, CircuitOpenError, circuit_breaker
 
 from ._scenario import FALLBACK, REJECTED, REMOTE
 from ._service import VALIDATE_PATH
@@ -91,9 +91,24 @@ def _error_detail(response: httpx.Response) -> str:
 def describe(error: BaseException) -> str:
     """A short, one-line account of why the fallback ran."""
     if isinstance(error, CircuitOpenError):
-        retry_after = getattr(error, "retry_after", None)
-        if isinstance(retry_after, (int, float)):
-            return f"breaker open, next trial in {retry_after * 1000:.0f} ms"
+        if error.retry_after is not None:
+            return f"next trial in {error.retry_after * 1000:.0f} ms"
         return "breaker open"
+    if isinstance(error, CallTimeoutError):
+        return f"CallTimeoutError: no answer within {error.timeout * 1000:.0f} ms"
+    if isinstance(error, httpx.ConnectError):
+        refused = _root_cause(error, ConnectionRefusedError)
+        return "ConnectError: connection refused" if refused else f"ConnectError: {error}"
     text = str(error)
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def _root_cause(error: BaseException, kind: type[BaseException]) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kind):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False

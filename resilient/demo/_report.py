@@ -10,6 +10,7 @@ from typing import Any, TextIO
 
 from ._scenario import (
     ACCEPTED,
+    FAILURE_THRESHOLD,
     FALLBACK,
     OPEN_STATES,
     REJECTED,
@@ -84,7 +85,7 @@ class LiveReporter:
         self._show_client = show_client
 
     def _write(self, line: str) -> None:
-        self._out.write(line + "\n")
+        self._out.write(line.rstrip() + "\n")
         self._out.flush()
 
     def phase(self, number: int, total: int, phase: Phase) -> None:
@@ -92,8 +93,8 @@ class LiveReporter:
         self._write(f"\n[{number}/{total}] {phase.title}")
         client = "client " if self._show_client else ""
         self._write(
-            f"  {'time':>8}  {client}{'user':<8} {'token':<9} {'breaker':<10} "
-            f"{'path':<9} {'verdict':<8} {'latency':>9}  detail"
+            f"  {'time':>8}  {client}{'user':<7} {'token':<9} {'breaker':<9} "
+            f"{'path':<8} {'verdict':<8} {'latency':>8}  detail"
         )
 
     def step(self, step: Step) -> None:
@@ -101,8 +102,8 @@ class LiveReporter:
         client = f"{step.client:<6} " if self._show_client else ""
         flag = "   << WRONG" if step.wrong else ""
         self._write(
-            f"  {step.t:>7.3f}s  {client}{step.user:<8} {step.kind:<9} {step.state:<10} "
-            f"{step.path:<9} {step.verdict:<8} {step.latency_ms:>6.1f} ms  {_detail(step)}{flag}"
+            f"  {step.t:>7.3f}s  {client}{step.user:<7} {step.kind:<9} {step.state:<9} "
+            f"{step.path:<8} {step.verdict:<8} {step.latency_ms:>5.1f} ms  {_detail(step)}{flag}"
         )
 
     def transition(self, transition: Transition) -> None:
@@ -147,6 +148,19 @@ def _time_open(transitions: Sequence[Transition], end: float) -> float:
     return total
 
 
+def _client_view(result: Result, label: str) -> dict[str, Any]:
+    steps = [s for s in result.steps if s.client == label]
+    first = next((s for s in steps if s.path == REJECTED), None)
+    before = [s for s in steps if first is None or s.index < first.index]
+    return {
+        "requests": len(steps),
+        "rejected": sum(1 for s in steps if s.path == REJECTED),
+        "failed_calls": sum(1 for s in steps if s.path == FALLBACK),
+        "first_rejected_t": first.t if first else None,
+        "own_failures_before": sum(1 for s in before if s.path == FALLBACK),
+    }
+
+
 def summarize(result: Result) -> dict[str, Any]:
     """The run's result as one JSON-ready dict (what ``--json`` writes)."""
     steps = result.steps
@@ -154,12 +168,23 @@ def summarize(result: Result) -> dict[str, Any]:
     bad_accepted = [s for s in steps if not s.legitimate and s.verdict == ACCEPTED]
     paths = Counter(s.path for s in steps)
     open_latencies = [s.latency_ms for s in steps if s.path == REJECTED]
-    time_open = {
-        label: round(
-            _time_open([t for t in result.transitions if t.client == label], result.duration), 4
-        )
-        for label in result.clients
-    }
+    fleet = [t for t in result.transitions if t.source == "store"]
+    if len(result.clients) > 1 and fleet:
+        # Each fleet-wide change is won by exactly one process: together they are the
+        # shared breaker's history.
+        time_open = {"fleet": round(_time_open(fleet, result.duration), 4)}
+    else:
+        time_open = {
+            label: round(
+                _time_open(
+                    [t for t in result.transitions if t.client == label and t.source != "store"],
+                    result.duration,
+                ),
+                4,
+            )
+            for label in result.clients
+        }
+    per_client = {label: _client_view(result, label) for label in result.clients}
     left_closed = [t.t for t in result.transitions if t.old == "closed"]
     back_closed = [t.t for t in result.transitions if t.new == "closed"]
     checks = [
@@ -189,6 +214,25 @@ def summarize(result: Result) -> dict[str, Any]:
             "detail": ", ".join(p.key for p in result.phases if not p.reached) or "all",
         },
     ]
+    if len(result.clients) > 1:
+        shared = [
+            label
+            for label, view in per_client.items()
+            if view["first_rejected_t"] is not None
+            and view["own_failures_before"] < FAILURE_THRESHOLD
+        ]
+        checks.append(
+            {
+                "name": "the clients opened together (shared breaker)",
+                "ok": bool(shared),
+                "detail": "; ".join(
+                    f"{label} short-circuited after {per_client[label]['own_failures_before']} "
+                    f"failed call(s) of its own (threshold {FAILURE_THRESHOLD})"
+                    for label in shared
+                )
+                or "no client was short-circuited before reaching the threshold alone",
+            }
+        )
     ok = all(c["ok"] for c in checks)
     return {
         "schema": SCHEMA,
@@ -215,6 +259,7 @@ def summarize(result: Result) -> dict[str, Any]:
             ),
         },
         "time_open_s": time_open,
+        "per_client": per_client,
         "outage_window_s": round(back_closed[-1] - left_closed[0], 4)
         if left_closed and back_closed and back_closed[-1] > left_closed[0]
         else None,
@@ -257,8 +302,21 @@ def format_summary(summary: dict[str, Any]) -> str:
     if counts["other_errors"]:
         row("requests that failed outright", str(counts["other_errors"]))
     for label, seconds in summary["time_open_s"].items():
-        who = f" [{label}]" if len(summary["time_open_s"]) > 1 else ""
+        who = f" ({label})" if label != "local" else ""
         row(f"time spent open{who}", f"{seconds:.2f} s", f"of {summary['duration_s']:.2f} s")
+    if len(summary["clients"]) > 1:
+        for label, view in summary["per_client"].items():
+            first = view["first_rejected_t"]
+            row(
+                f"client {label} short-circuited",
+                str(view["rejected"]),
+                (
+                    f"(first at {first:.3f}s, after {view['own_failures_before']} failed "
+                    "call(s) of its own)"
+                )
+                if first is not None
+                else "",
+            )
     row(
         "slowest request while open",
         f"{summary['slowest_while_open_ms']:.1f} ms",
@@ -276,11 +334,14 @@ def format_summary(summary: dict[str, Any]) -> str:
         fleet = " (fleet-wide)" if tr["source"] == "store" else ""
         reason = f"  {tr['reason']}" if tr["reason"] else ""
         lines.append(f"    {tr['t']:>7.3f}s  {who}{tr['old']} -> {tr['new']}{fleet}{reason}")
+    wrong = summary["wrong_steps"]
     lines.extend(
         f"  WRONG: step {step['index']} at {step['t']:.3f}s: {step['user']} ({step['kind']}) "
-        f"was {step['verdict']} via {step['path']}"
-        for step in summary["wrong_steps"]
+        f"was {step['verdict']} on the {step['path']} path"
+        for step in wrong[:10]
     )
+    if len(wrong) > 10:
+        lines.append(f"  WRONG: ... and {len(wrong) - 10} more (all listed in --json)")
     lines.append("  checks:")
     for check in summary["checks"]:
         mark = "ok  " if check["ok"] else "FAIL"

@@ -8,9 +8,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-import time
 import uuid
 from typing import TYPE_CHECKING, Any, TextIO
+from urllib.parse import urlsplit, urlunsplit
 
 import resilient
 
@@ -24,13 +24,24 @@ if TYPE_CHECKING:
     from resilient.stores import Store
 
 
-def quiet_resilient_logger() -> None:
-    """Keep the library's transition log lines off the terminal.
+class _NoTransitions(logging.Filter):
+    """Drops the per-transition log records: the demo prints those lines itself."""
 
-    The demo prints every transition itself, from a listener; without a handler the
-    ``resilient`` logger's WARNINGs would reach stderr through logging's last resort.
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not hasattr(record, "resilient.new_state")
+
+
+def quiet_resilient_logger() -> None:
+    """Send the ``resilient`` logger's warnings to stderr, except transitions.
+
+    Transitions are shown from a listener, on their own lines; anything else the
+    library warns about (for example Redis being unreachable) still shows.
     """
-    logging.getLogger("resilient").addHandler(logging.NullHandler())
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.WARNING)
+    handler.addFilter(_NoTransitions())
+    handler.setFormatter(logging.Formatter("resilient demo: %(name)s: %(message)s"))
+    logging.getLogger("resilient").addHandler(handler)
 
 
 def configure_runtime(
@@ -47,14 +58,14 @@ def configure_runtime(
 
 
 async def _local_channel(
-    service: AuthService, secret: str, timing: Timing, *, broken: bool, origin: float
+    service: AuthService, secret: str, timing: Timing, *, broken: bool
 ) -> list[Channel]:
     configure_runtime(recovery_timeout=timing.recovery_timeout, call_timeout=timing.call_timeout)
     # After configure(), so the breaker is created with the demo's timeouts.
-    from ._client import AuthClient  # noqa: PLC0415
+    from ._client import AuthClient
 
     client = AuthClient(service.url, secret, broken_fallback=broken)
-    return [LocalChannel("local", client, origin=origin)]
+    return [LocalChannel("local", client)]
 
 
 async def _worker_channels(
@@ -63,7 +74,6 @@ async def _worker_channels(
     timing: Timing,
     *,
     broken: bool,
-    origin: float,
     redis_url: str,
 ) -> list[Channel]:
     config = {
@@ -74,17 +84,18 @@ async def _worker_channels(
         "prefix": f"resilient-demo-{uuid.uuid4().hex[:12]}",
         "recovery_timeout": timing.recovery_timeout,
         "call_timeout": timing.call_timeout,
+        "sync_interval": max(0.01, timing.interval / 2),
         "broken_fallback": broken,
-        "origin": origin,
     }
-    channels: list[Channel] = []
-    try:
-        for label in ("A", "B"):
-            channels.append(await WorkerChannel.start(label, config))  # noqa: PERF401
-    except BaseException:
+    started = await asyncio.gather(
+        *(WorkerChannel.start(label, config) for label in ("A", "B")), return_exceptions=True
+    )
+    channels: list[Channel] = [c for c in started if isinstance(c, WorkerChannel)]
+    errors = [e for e in started if isinstance(e, BaseException)]
+    if errors:
         for channel in channels:
             await channel.close()
-        raise
+        raise errors[0]
     return channels
 
 
@@ -98,12 +109,11 @@ async def _run(
     broken: bool,
     out: TextIO | None,
 ) -> dict[str, Any]:
-    origin = time.monotonic()
     if redis_url is None:
-        channels = await _local_channel(service, secret, timing, broken=broken, origin=origin)
+        channels = await _local_channel(service, secret, timing, broken=broken)
     else:
         channels = await _worker_channels(
-            service, secret, timing, broken=broken, origin=origin, redis_url=redis_url
+            service, secret, timing, broken=broken, redis_url=redis_url
         )
     reporter: _scenario.Reporter
     if out is None:
@@ -133,12 +143,38 @@ async def _run(
             timing=timing,
             reporter=reporter,
             broken_fallback=broken,
-            origin=origin,
         )
     finally:
         for channel in channels:
             await channel.close()
     return _report.summarize(result)
+
+
+def redact(url: str) -> str:
+    """``url`` without its password, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    user = f"{parts.username}:***@" if parts.username else ":***@"
+    return urlunsplit(parts._replace(netloc=user + host))
+
+
+def check_redis(url: str) -> str | None:
+    """Ping Redis once; return what went wrong, or ``None`` when it answers."""
+    import redis
+
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+    except ValueError as exc:
+        return f"not a Redis URL: {redact(url)} ({exc})"
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        return f"cannot reach Redis at {redact(url)}: {exc}"
+    finally:
+        client.close()
+    return None
 
 
 def run_demo(
@@ -157,6 +193,11 @@ def run_demo(
         redis_url: run two client processes sharing the breaker through Redis.
         broken_fallback: FOR TESTING: a fallback that accepts any token.
     """
+    if redis_url is not None:
+        problem = check_redis(redis_url)
+        if problem is not None:
+            print(f"resilient demo --redis: {problem}", file=sys.stderr)
+            return 2
     timing = Timing.for_speed(speed)
     secret = new_secret()
     users = make_users(secret)

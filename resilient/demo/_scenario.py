@@ -12,12 +12,13 @@ demo always ends, and a phase that hit it is reported as such.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
-from ._service import SLOW, UNAVAILABLE, AuthService
+from ._service import HEALTHY, SLOW, UNAVAILABLE, AuthService
 from ._tokens import VALID, User
 
 # As written in the decorator on resilient.demo._client.AuthClient.validate_token.
@@ -245,7 +246,7 @@ def _start_failing(mode: str) -> Callable[[AuthService], None]:
 
 def _restart_without_secret(service: AuthService) -> None:
     service.stop()
-    service.set_mode("healthy")
+    service.set_mode(HEALTHY)
     service.start(missing_secret_requests=1)
 
 
@@ -307,16 +308,22 @@ async def run(
     timing: Timing,
     reporter: Reporter,
     broken_fallback: bool,
-    origin: float,
 ) -> Result:
-    """Drive the scenario through ``channels`` (round robin) and record everything.
+    """Drive the scenario through ``channels`` and record everything.
 
-    Args:
-        origin: the ``time.monotonic()`` value that is "t = 0" for the run.
+    Users take turns in a fixed order; with two channels (``--redis``) they are
+    dealt two by two, so each client process sees valid and bad tokens alike.
+    Times are seconds since the scenario started.
     """
+    origin = time.monotonic()
 
     def now() -> float:
         return time.monotonic() - origin
+
+    def drain() -> list[Transition]:
+        seen = [tr for channel in channels for tr in channel.transitions()]
+        rebased = [dataclasses.replace(tr, t=round(tr.t - origin, 4)) for tr in seen]
+        return sorted(rebased, key=lambda tr: tr.t)
 
     result = Result(
         mode=mode,
@@ -335,7 +342,7 @@ async def run(
         reached = False
         while True:
             user = users[turn % len(users)]
-            channel = channels[turn % len(channels)]
+            channel = channels[(turn // 2) % len(channels)]
             turn += 1
             t = now()
             outcome = await channel.validate(user.token)
@@ -355,9 +362,7 @@ async def run(
             result.steps.append(step)
             progress.record(step)
             reporter.step(step)
-            for transition in sorted(
-                (tr for c in channels for tr in c.transitions()), key=lambda tr: tr.t
-            ):
+            for transition in drain():
                 result.transitions.append(transition)
                 reporter.transition(transition)
             if phase.goal(progress):
@@ -380,10 +385,9 @@ async def run(
     result.duration = round(now(), 4)
     for channel in channels:
         result.metrics[channel.label] = await channel.metrics()
-    for channel in channels:
-        for transition in channel.transitions():
-            result.transitions.append(transition)
-            reporter.transition(transition)
+    for transition in drain():
+        result.transitions.append(transition)
+        reporter.transition(transition)
     result.transitions.sort(key=lambda tr: tr.t)
     for label in result.clients:
         last = [s for s in result.steps if s.client == label]

@@ -166,7 +166,7 @@ class AuthService:
             if missing_secret:
                 self._missing_secret_left -= 1
         if missing_secret:
-            detail = "AUTH_SECRET is not set (configuration not loaded at start-up)"
+            detail = "AUTH_SECRET is not set"
             return HTTPStatus.INTERNAL_SERVER_ERROR, {"error": "misconfigured", "detail": detail}
         if mode == UNAVAILABLE:
             return HTTPStatus.SERVICE_UNAVAILABLE, {"error": "unavailable"}

@@ -91,10 +91,27 @@ class TokenValidator:
                 options={"require": list(REQUIRED_CLAIMS)},
             )
         except jwt.InvalidTokenError as exc:
-            raise InvalidToken(str(exc) or type(exc).__name__, via=via, cause=cause) from None
+            raise InvalidToken(_reason(exc), via=via, cause=cause) from None
         return Claims(
             subject=str(payload["sub"]), expires_at=int(payload["exp"]), via=via, cause=cause
         )
+
+
+def _reason(exc: jwt.InvalidTokenError) -> str:
+    # Most specific first: ExpiredSignatureError, etc. subclass the generic errors.
+    for kind, reason in (
+        (jwt.ExpiredSignatureError, "expired"),
+        (jwt.InvalidSignatureError, "bad signature"),
+        (jwt.InvalidAlgorithmError, "algorithm not allowed"),
+        (jwt.InvalidAudienceError, "wrong audience"),
+        (jwt.InvalidIssuerError, "wrong issuer"),
+        (jwt.ImmatureSignatureError, "not valid yet"),
+        (jwt.MissingRequiredClaimError, f"missing claim: {getattr(exc, 'claim', '?')}"),
+        (jwt.DecodeError, "malformed token"),
+    ):
+        if isinstance(exc, kind):
+            return reason
+    return str(exc) or type(exc).__name__
 
 
 def _claims(subject: str, *, audience: str = AUDIENCE, age: timedelta, ttl: timedelta) -> Any:

@@ -21,36 +21,46 @@ from ._run import configure_runtime
 from ._scenario import Transition
 
 if TYPE_CHECKING:
+    from resilient.stores import RedisStore
+
     from ._client import AuthClient
 
 
 class _Worker:
     def __init__(self) -> None:
         self.client: AuthClient | None = None
+        self.store: RedisStore | None = None
         self.pending: deque[Transition] = deque()
 
     def start(self, config: dict[str, Any]) -> None:
-        from resilient.stores import RedisStore  # noqa: PLC0415 - extra: redis
+        from resilient.stores import RedisStore  # extra: redis
 
-        store = RedisStore.from_url(str(config["redis_url"]), prefix=str(config["prefix"]))
+        label = str(config["label"])
+        store = RedisStore.from_url(
+            str(config["redis_url"]),
+            prefix=str(config["prefix"]),
+            # Scaled with --speed, so a fleet-wide change reaches the other process
+            # before its next request.
+            sync_interval=float(config["sync_interval"]),
+            instance_id=f"resilient-demo-{label}",
+            key_ttl=60.0,
+        )
+        self.store = store
         configure_runtime(
             recovery_timeout=float(config["recovery_timeout"]),
             call_timeout=float(config["call_timeout"]),
             store=store,
         )
         # After configure(), so the breaker is created with the shared store.
-        from ._client import AuthClient  # noqa: PLC0415
+        from ._client import AuthClient
 
-        label, origin = str(config["label"]), float(config["origin"])
         self.client = AuthClient(
             str(config["service_url"]),
             str(config["secret"]),
             broken_fallback=bool(config["broken_fallback"]),
         )
         self.client.validate_token.breaker.add_listener(
-            lambda event: self.pending.append(
-                event_to_transition(event, label=label, origin=origin)
-            )
+            lambda event: self.pending.append(event_to_transition(event, label=label))
         )
 
     async def handle(self, message: dict[str, Any]) -> dict[str, Any] | None:
@@ -93,6 +103,8 @@ async def _serve() -> int:
     finally:
         if worker.client is not None:
             await worker.client.aclose()
+        if worker.store is not None:
+            worker.store.close()
 
 
 def main() -> int:
