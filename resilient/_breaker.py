@@ -24,7 +24,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 from . import _defaults
 from ._config import BreakerConfig, check_setting_names
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from .stores import FleetLink, FleetVerdict, Store
 
 R = TypeVar("R")
+P = ParamSpec("P")
 
 #: How a decorator hands its fallback to the drivers: ``(args, kwargs, error) -> value``.
 Fallback = Callable[[tuple[Any, ...], dict[str, Any], BaseException], Any]
@@ -58,6 +59,10 @@ _FORCED_OPEN = State.FORCED_OPEN
 _DISABLED = State.DISABLED
 
 _ERROR_REPR_LIMIT = 200
+
+#: A closed-state token that matches no epoch: a failure the fleet took charge of
+#: is counted in the metrics, not toward this process's own opening.
+_STALE = -1
 
 # How restrictive a state is, to combine a process's state with its fleet's.
 _RANK = {_DISABLED: 0, _CLOSED: 1, _HALF_OPEN: 2, _OPEN: 3, _FORCED_OPEN: 4}
@@ -249,6 +254,7 @@ class CircuitBreaker:
         "_explicit_store",
         "_fast",
         "_fleet",
+        "_fleet_ok",
         "_jitter_random",
         "_last_error",
         "_leases",
@@ -305,6 +311,7 @@ class CircuitBreaker:
         self._jitter_random: random.Random | None = None
         self._sealed = False
         self._fleet: FleetLink | None = None
+        self._fleet_ok = False  # a store link says the fleet lets the fast path run
         self._store: Store | None = None
         self._config = BreakerConfig.from_mapping(settings, base=config)
         self._timed = False
@@ -345,8 +352,19 @@ class CircuitBreaker:
         with self._lock:
             if self._sealed:
                 return
-            base = self._base_config or _defaults.config()
-            cfg = BreakerConfig.from_mapping(self._settings, base=base)
+            if self._base_config is not None:
+                cfg = BreakerConfig.from_mapping(self._settings, base=self._base_config)
+            else:
+                cfg, dropped = _defaults.resolve(self._settings)
+                if dropped:
+                    logger.warning(
+                        "circuit breaker '%s': configure() defaults %s contradict its own "
+                        "settings (%s); its own settings win",
+                        self.name,
+                        ", ".join(dropped),
+                        ", ".join(f"{k}={v!r}" for k, v in sorted(self._settings.items())),
+                        extra={"resilient.breaker": self.name},
+                    )
             store = self._explicit_store if self._explicit_store is not None else _defaults.store()
             self._apply_config(cfg)
             self._store = store
@@ -386,7 +404,7 @@ class CircuitBreaker:
         healthy = (
             self._sealed
             and self._state is _CLOSED
-            and self._fleet is None
+            and (self._fleet is None or self._fleet_ok)
             and self._window is None
             and not self._timed
             and cfg.is_failure_result is None
@@ -394,6 +412,15 @@ class CircuitBreaker:
         observer = self._observer
         self._fast = healthy and observer is None
         self._observe_fast = observer if healthy else None
+
+    def _set_fleet_ok(self, *, ok: bool) -> None:
+        """Called by a store link: whether the fleet, as last seen, needs to hear of
+        healthy calls.  While it is closed with no failures recorded (``ok``), the
+        decorator's fast path may run; a failure on it still reaches the fleet
+        (see :meth:`_fleet_fast_failure`)."""
+        with self._lock:
+            self._fleet_ok = ok
+            self._refresh_fast()
 
     def _set_observer(self, observer: Observer | None, every: int = 1) -> None:
         """Install (``None``: remove) the call-duration hook of ``resilient.contrib``.
@@ -701,7 +728,12 @@ class CircuitBreaker:
     ) -> bool:
         """Record a call that raised; returns True when it counted as a failure."""
         if self._is_counted(exc):
-            self._record_failure(token, _short_repr(exc), duration)
+            fleet = self._fleet
+            if fleet is not None and type(token) is int:
+                # The decorator's fast path ran (it passes the bare epoch).
+                self._fleet_fast_failure(fleet, token, _short_repr(exc), duration)
+            else:
+                self._record_failure(token, _short_repr(exc), duration)
             return True
         self._record_neutral(token)
         return False
@@ -741,8 +773,10 @@ class CircuitBreaker:
         timeout: bool = False,
     ) -> None:
         if type(token) is _Ticket:
-            self._fleet_record("failure", token, error)
+            took = self._fleet_record("failure", token, error)
             token = token.local
+            if took and type(token) is int:
+                token = _STALE  # the fleet is open: counted, but not toward a local opening
         events: list[BreakerEvent] = []
         with self._lock:
             self._n_failures += 1
@@ -874,14 +908,42 @@ class CircuitBreaker:
             return
         events.append(self._to_open(now, reason))
 
-    def _fleet_record(self, outcome: str, ticket: _Ticket, error: str | None) -> None:
+    def _fleet_record(self, outcome: str, ticket: _Ticket, error: str | None) -> bool:
+        """Tell the fleet; True when it took charge of a failure (it is open)."""
         fleet = self._fleet
         if fleet is None:
-            return
+            return False
         try:
-            fleet.record(outcome, ticket.fleet_lease, error)  # type: ignore[arg-type]
+            return bool(fleet.record(outcome, ticket.fleet_lease, error))  # type: ignore[arg-type]
         except Exception:  # a store must never raise into the caller
             logger.debug("circuit breaker '%s': store record failed", self.name, exc_info=True)
+            return False
+
+    def _fleet_fast_failure(
+        self, fleet: FleetLink, epoch: int, error: str, duration: float
+    ) -> None:
+        """A failure on the decorator's fast path while a shared store is attached.
+
+        The fleet hears of it before this process counts it (it may take charge of
+        it, see :meth:`_record_failure`), and healthy calls stop skipping the store
+        until it says so again.  A sync caller reports from its own thread; on an
+        event loop the store runs the report (and the count) in a worker thread.
+        """
+        with self._lock:
+            self._fleet_ok = False
+            self._fast = False
+            self._observe_fast = None
+        ticket = _Ticket(epoch, None)
+
+        def report() -> None:
+            self._record_failure(ticket, error, duration)
+
+        try:
+            deferred = bool(fleet.offload(report))
+        except Exception:
+            deferred = False
+        if not deferred:
+            report()
 
     # -- operator controls -----------------------------------------------------------
 
@@ -918,25 +980,34 @@ class CircuitBreaker:
         """Close the breaker and clear its counters and metrics."""
         if not self._sealed:
             self._seal()
-        events: list[BreakerEvent] = []
+        # With a shared store the breaker may read open because the fleet is.
+        shown = self.state if self._fleet is not None else _CLOSED
+        self._emit(self._reset_local("reset by an operator", shown, "local"))
+        self._fleet_command(_CLOSED, "reset by an operator")
+
+    def _reset_local(self, reason: str, shown: State, source: str) -> list[BreakerEvent]:
         with self._lock:
             old = self._state
             now = time.monotonic()
             self._clear_counters()
             self._last_error = None
             self._shadow_warned_at = None
-            event = self._to_closed(now, "reset by an operator")
+            self._to_closed(now, reason)
             if old is not _CLOSED:
-                events.append(event)
-        self._emit(events)
-        self._fleet_command(_CLOSED, "reset by an operator")
+                shown = old
+            if shown is _CLOSED:
+                return []
+            return [self._event(shown, _CLOSED, reason, now, source=source)]
 
     def disable(self) -> None:
         """Shadow mode: every call passes, outcomes are still counted, and the log
         says when the breaker *would* have opened.  :meth:`reset` ends it."""
         if not self._sealed:
             self._seal()
-        events: list[BreakerEvent] = []
+        self._emit(self._disable_local("disabled by an operator (shadow mode)", "local"))
+        self._fleet_command(_DISABLED, "disabled by an operator")
+
+    def _disable_local(self, reason: str, source: str) -> list[BreakerEvent]:
         with self._lock:
             old = self._state
             now = time.monotonic()
@@ -948,12 +1019,9 @@ class CircuitBreaker:
                 self._window.clear()
             self._fast = False
             self._observe_fast = None
-            if old is not _DISABLED:
-                events.append(
-                    self._event(old, _DISABLED, "disabled by an operator (shadow mode)", now)
-                )
-        self._emit(events)
-        self._fleet_command(_DISABLED, "disabled by an operator")
+            if old is _DISABLED:
+                return []
+            return [self._event(old, _DISABLED, reason, now, source=source)]
 
     def _fleet_command(self, state: State, reason: str) -> None:
         fleet = self._fleet
@@ -968,6 +1036,16 @@ class CircuitBreaker:
         """Called by a store link when this process won a fleet-wide transition:
         log it and tell listeners, once for the whole fleet."""
         self._emit([self._event(old, new, reason, time.monotonic(), source="store")])
+
+    def _follow_fleet(self, new: State, reason: str) -> None:
+        """Called by a store link when an operator reset (CLOSED) or disabled
+        (DISABLED) the breaker fleet-wide from elsewhere: this process's own state
+        machine follows, as if ``reset()``/``disable()`` had been called here (an
+        event, source "store", only if this process's state changed)."""
+        if new is _CLOSED:
+            self._emit(self._reset_local(reason, _CLOSED, "store"))
+        elif new is _DISABLED:
+            self._emit(self._disable_local(reason, "store"))
 
     # -- metrics ------------------------------------------------------------------
 
@@ -1018,7 +1096,7 @@ class CircuitBreaker:
 
     # -- sync driver ------------------------------------------------------------------
 
-    def call(self, fn: Callable[..., R], /, *args: Any, **kwargs: Any) -> R:
+    def call(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
         """Call ``fn(*args, **kwargs)`` through the breaker.
 
         Raises:
@@ -1162,7 +1240,13 @@ class CircuitBreaker:
 
     # -- async driver -------------------------------------------------------------------
 
-    async def acall(self, fn: Callable[..., Awaitable[R] | R], /, *args: Any, **kwargs: Any) -> R:
+    @overload
+    async def acall(
+        self, fn: Callable[P, Awaitable[R]], /, *args: P.args, **kwargs: P.kwargs
+    ) -> R: ...
+    @overload
+    async def acall(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R: ...
+    async def acall(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         """Call ``fn(*args, **kwargs)`` through the breaker and await it if needed.
 
         ``fn`` may be a coroutine function or a plain function.  With
@@ -1174,8 +1258,7 @@ class CircuitBreaker:
             CallTimeoutError: the call took longer than ``call_timeout``.
             Exception: whatever ``fn`` raised.
         """
-        result: R = await self._call_async(fn, args, kwargs, None)
-        return result
+        return await self._call_async(fn, args, kwargs, None)
 
     async def _call_async(
         self,
@@ -1238,9 +1321,12 @@ class CircuitBreaker:
         fleet = self._fleet
         if fleet is not None:
             try:
-                await fleet.arecord(outcome, token.fleet_lease, error)  # type: ignore[arg-type]
+                took = await fleet.arecord(outcome, token.fleet_lease, error)  # type: ignore[arg-type]
             except Exception:
+                took = False
                 logger.debug("circuit breaker '%s': store record failed", self.name, exc_info=True)
+            if took and outcome == "failure" and type(token.local) is int:
+                return _STALE  # the fleet is open: counted, but not toward a local opening
         return token.local
 
     async def _arecord_exception(
@@ -1265,9 +1351,9 @@ class CircuitBreaker:
         self._record_failure(token, error, duration, timeout=timeout)
 
     async def _arecord_result(
-        self, token: int | _Lease | _Ticket, result: object, duration: float
+        self, token: int | _Lease | _Ticket, result: object, duration: float, *, sync: bool = False
     ) -> bool:
-        error, timeout = self._result_failure(result, duration, sync=False)
+        error, timeout = self._result_failure(result, duration, sync=sync)
         if type(token) is _Ticket:
             token = await self._afleet_record(
                 "success" if error is None else "failure", token, error
@@ -1310,7 +1396,8 @@ class CircuitBreaker:
         token, start, observer = self._pop()
         duration = time.monotonic() - start if self._timed or observer is not None else 0.0
         if exc is None:
-            succeeded = await self._arecord_result(token, None, duration)
+            # The breaker cannot cancel a block: like a sync call, an overrun counts.
+            succeeded = await self._arecord_result(token, None, duration, sync=True)
             outcome = "success" if succeeded else "failure"
         else:
             counted = await self._arecord_exception(token, exc, duration)
@@ -1327,6 +1414,7 @@ class CircuitBreaker:
             self._fast = False
             self._observe_fast = None
             fleet, self._fleet = self._fleet, None
+            self._fleet_ok = False
             self._store = None
             self._config = BreakerConfig.from_mapping(self._settings, base=self._base_config)
             self._apply_config(self._config)

@@ -28,17 +28,20 @@ from ._registry import get_breaker, note_fallback
 from ._state import State
 
 if TYPE_CHECKING:
+    from typing_extensions import Self
+
     from ._breaker import CircuitBreaker
     from .stores import Store
 
+__all__ = ["BoundBreakerFunction", "BreakerFunction", "circuit_breaker"]
+
 P = ParamSpec("P")
-
-__all__ = ["BoundBreakerFunction", "BreakerFunction", "BreakerMethod", "circuit_breaker"]
-
+Q = ParamSpec("Q")
+P2 = ParamSpec("P2")
 R = TypeVar("R")
+R2 = TypeVar("R2")
 R_co = TypeVar("R_co", covariant=True)
 S = TypeVar("S")
-S_contra = TypeVar("S_contra", contravariant=True)
 
 _OPEN = State.OPEN
 _FUNCTION = "function"
@@ -57,8 +60,23 @@ class BoundBreakerFunction(Protocol[P, R_co]):
 
 
 class BreakerFunction(Protocol[P, R_co]):
-    """A protected function (what ``@circuit_breaker`` returns for a function
-    that cannot be a method, e.g. one without positional parameters)."""
+    """A protected function, method, classmethod or staticmethod.
+
+    Called directly it takes every parameter of the original, by position or by
+    keyword.  Looked up on a class or an instance it binds like the original:
+    an instance method through an instance drops ``self``, a classmethod drops
+    ``cls``, a staticmethod drops nothing.
+
+    How the ``__get__`` overloads work: the binding kind is read from the type
+    of the first parameter (``type[X]`` for a classmethod, the instance's class
+    for a method).  mypy checks a ``self: Callable[...]`` annotation precisely
+    but does not check ``Concatenate`` inside ``self: BreakerFunction[...]``;
+    pyright does the reverse (it never selects the ``Callable`` forms).  So each
+    question is asked twice, ``Callable`` form first, and a ``Callable[P2, R2]``
+    catch-all sends mypy to "unbound" before it reaches the forms it cannot
+    check.  Known gap: a staticmethod whose first parameter is ``Any`` or
+    ``object`` looks like a method to both checkers.
+    """
 
     @property
     def breaker(self) -> CircuitBreaker:
@@ -66,32 +84,55 @@ class BreakerFunction(Protocol[P, R_co]):
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co: ...
 
-
-class BreakerMethod(Protocol[S_contra, P, R_co]):
-    """A protected function that may also be used as a method.
-
-    Called directly it takes all its parameters; looked up on an instance it is
-    bound like any method and takes the rest.
-    """
-
-    @property
-    def breaker(self) -> CircuitBreaker:
-        """The breaker protecting this function."""
-
-    def __call__(self, first: S_contra, /, *args: P.args, **kwargs: P.kwargs) -> R_co: ...
-
+    # Looked up on the class (instance is None): only a classmethod binds.
+    @overload
+    def __get__(  # type: ignore[misc]
+        self: Callable[Concatenate[type[S], Q], R], instance: None, owner: type[S]
+    ) -> BoundBreakerFunction[Q, R]: ...
     @overload
     def __get__(
-        self, instance: None, owner: type[Any] | None = None
-    ) -> BreakerMethod[S_contra, P, R_co]: ...
+        self: Callable[P2, R2], instance: None, owner: type[Any] | None = None
+    ) -> BreakerFunction[P2, R2]: ...
     @overload
     def __get__(
-        self, instance: object, owner: type[Any] | None = None
-    ) -> BoundBreakerFunction[P, R_co]: ...
+        self: BreakerFunction[Concatenate[type[S], Q], R], instance: None, owner: type[S]
+    ) -> BoundBreakerFunction[Q, R]: ...
+    @overload
+    def __get__(self, instance: None, owner: type[Any] | None = None) -> Self: ...
+
+    # Looked up on an instance: a method or classmethod binds, a staticmethod does not.
+    @overload
+    def __get__(
+        self: Callable[Concatenate[S, Q], R], instance: S, owner: type[Any] | None = None
+    ) -> BoundBreakerFunction[Q, R]: ...
+    @overload
+    def __get__(  # type: ignore[misc]
+        self: Callable[Concatenate[type[S], Q], R], instance: S, owner: type[Any] | None = None
+    ) -> BoundBreakerFunction[Q, R]: ...
+    @overload
+    def __get__(
+        self: Callable[P2, R2], instance: object, owner: type[Any] | None = None
+    ) -> BreakerFunction[P2, R2]: ...
+    @overload
+    def __get__(
+        self: BreakerFunction[Concatenate[S, Q], R], instance: S, owner: type[Any] | None = None
+    ) -> BoundBreakerFunction[Q, R]: ...
+    @overload
+    def __get__(
+        self: BreakerFunction[Concatenate[type[S], Q], R],
+        instance: S,
+        owner: type[Any] | None = None,
+    ) -> BoundBreakerFunction[Q, R]: ...
+    @overload
+    def __get__(self, instance: object, owner: type[Any] | None = None) -> Self: ...
 
 
 class BreakerClassMethod(Protocol[P, R_co]):
-    """A protected classmethod or staticmethod (bound on every lookup)."""
+    """A protected classmethod or staticmethod object (bound on every lookup).
+
+    For type checkers that hand the decorator the ``classmethod`` or
+    ``staticmethod`` object itself; mypy and pyright hand it the function.
+    """
 
     @property
     def breaker(self) -> CircuitBreaker:
@@ -110,8 +151,6 @@ class _Decorator(Protocol):
         self, fn: staticmethod[P, R], /
     ) -> BreakerClassMethod[P, R]: ...
     @overload
-    def __call__(self, fn: Callable[Concatenate[S, P], R], /) -> BreakerMethod[S, P, R]: ...
-    @overload
     def __call__(self, fn: Callable[P, R], /) -> BreakerFunction[P, R]: ...
 
 
@@ -119,8 +158,6 @@ class _Decorator(Protocol):
 def circuit_breaker(name: classmethod[Any, P, R], /) -> BreakerClassMethod[P, R]: ...
 @overload
 def circuit_breaker(name: staticmethod[P, R], /) -> BreakerClassMethod[P, R]: ...  # type: ignore[overload-overlap]
-@overload
-def circuit_breaker(name: Callable[Concatenate[S, P], R], /) -> BreakerMethod[S, P, R]: ...
 @overload
 def circuit_breaker(name: Callable[P, R], /) -> BreakerFunction[P, R]: ...
 @overload
@@ -211,6 +248,16 @@ def _decorate(
     else:
         kind, func = _FUNCTION, target
     _refuse(target, func)
+    if (
+        callable(fallback)
+        and inspect.iscoroutinefunction(fallback)
+        and not inspect.iscoroutinefunction(func)
+    ):
+        raise TypeError(
+            f"circuit_breaker cannot protect {func.__qualname__!r} with fallback {fallback!r}: "
+            "the fallback is a coroutine function and the protected function is sync, so "
+            "callers would get an un-awaited coroutine; give a sync fallback"
+        )
     breaker_name = name or _default_name(func)
     breaker = get_breaker(breaker_name, store=store, **config)
     spec = _Spec(func, kind)
@@ -241,7 +288,9 @@ def _refuse(target: Any, func: Any) -> None:
     elif not callable(func):
         what = f"not callable ({type(func).__name__})"
     if what is not None:
-        label = getattr(func, "__qualname__", None) or repr(func)
+        getter = getattr(func, "fget", None)  # a property is named after its getter
+        label = getattr(func, "__qualname__", None) or getattr(getter, "__qualname__", None)
+        label = label or repr(func)
         raise TypeError(f"circuit_breaker cannot protect {label!r}: it is {what}")
 
 
@@ -343,6 +392,28 @@ def _sync_runner(
             if b._consecutive:
                 clear_consecutive(epoch)
             return result
+        observe = b._observe_fast
+        if observe is not None:
+            # The healthy path while resilient.contrib's duration hook is
+            # installed: the same, plus a clock reading around sampled calls.
+            epoch = b._epoch
+            start = time.monotonic() if next(b._observe_sample) else None
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:
+                took = time.monotonic() - start if start is not None else 0.0
+                counted = record_exception(epoch, exc)
+                if start is not None:
+                    observe(took, "failure" if counted else "ignored")
+                if not counted or answer is None:
+                    raise
+                return run_fallback(answer, args, kwargs, exc)
+            if start is not None:
+                observe(time.monotonic() - start, "success")
+            next(b._n_successes)
+            if b._consecutive:
+                clear_consecutive(epoch)
+            return result
         if b._state is _OPEN:
             # Open-state rejection, also inlined: no frames to unwind.
             now = time.monotonic()
@@ -378,6 +449,26 @@ def _async_runner(
                 if not record_exception(epoch, exc) or answer is None:
                     raise
                 return await arun_fallback(answer, args, kwargs, exc)
+            next(b._n_successes)
+            if b._consecutive:
+                clear_consecutive(epoch)
+            return result
+        observe = b._observe_fast
+        if observe is not None:
+            epoch = b._epoch
+            start = time.monotonic() if next(b._observe_sample) else None
+            try:
+                result = await fn(*args, **kwargs)
+            except BaseException as exc:
+                took = time.monotonic() - start if start is not None else 0.0
+                counted = record_exception(epoch, exc)
+                if start is not None:
+                    observe(took, "failure" if counted else "ignored")
+                if not counted or answer is None:
+                    raise
+                return await arun_fallback(answer, args, kwargs, exc)
+            if start is not None:
+                observe(time.monotonic() - start, "success")
             next(b._n_successes)
             if b._consecutive:
                 clear_consecutive(epoch)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import _defaults
 from ._breaker import CircuitBreaker
 from ._config import check_setting_names
 from ._errors import ConfigError
+from ._events import logger
 from ._state import State
 
 if TYPE_CHECKING:
@@ -18,6 +20,24 @@ __all__ = ["breakers", "configure", "get_breaker", "health"]
 
 _lock = threading.Lock()
 _breakers: dict[str, CircuitBreaker] = {}
+
+#: Called with every breaker the registry creates (resilient.contrib's exporters
+#: install their duration hook this way, so new breakers are timed too).
+_creation_hooks: tuple[Callable[[CircuitBreaker], object], ...] = ()
+
+
+def add_creation_hook(hook: Callable[[CircuitBreaker], object]) -> None:
+    """Call ``hook(breaker)`` for every breaker the registry creates from now on."""
+    global _creation_hooks
+    with _lock:
+        _creation_hooks = (*_creation_hooks, hook)
+
+
+def remove_creation_hook(hook: Callable[[CircuitBreaker], object]) -> None:
+    """Undo :func:`add_creation_hook` (no error if absent)."""
+    global _creation_hooks
+    with _lock:
+        _creation_hooks = tuple(h for h in _creation_hooks if h is not hook)
 
 
 def get_breaker(name: str, *, store: Store | None = None, **config: Any) -> CircuitBreaker:
@@ -45,6 +65,11 @@ def get_breaker(name: str, *, store: Store | None = None, **config: Any) -> Circ
         with _lock:
             existing = _breakers.setdefault(name, candidate)
         if existing is candidate:
+            for hook in _creation_hooks:
+                try:
+                    hook(candidate)
+                except Exception:
+                    logger.exception("circuit breaker '%s': creation hook %r failed", name, hook)
             return candidate
     if not existing._matches(config, store):
         inner = ", ".join(f"{k}={v!r}" for k, v in sorted(config.items()))
