@@ -258,7 +258,7 @@ def _decorate(
             "the fallback is a coroutine function and the protected function is sync, so "
             "callers would get an un-awaited coroutine; give a sync fallback"
         )
-    breaker_name = name or _default_name(func)
+    breaker_name = name if name is not None else _default_name(func)
     breaker = get_breaker(breaker_name, store=store, **config)
     spec = _Spec(func, kind)
     if fallback is not None:
@@ -296,7 +296,10 @@ def _refuse(target: Any, func: Any) -> None:
 
 def _default_name(func: Callable[..., Any]) -> str:
     module = getattr(func, "__module__", None) or "__main__"
-    qualname = getattr(func, "__qualname__", None) or getattr(func, "__name__", None) or repr(func)
+    qualname = getattr(func, "__qualname__", None) or getattr(func, "__name__", None)
+    if qualname is None:  # a callable instance: name it after its class, not its address
+        qualname = type(func).__qualname__
+        module = type(func).__module__
     return f"{module}.{qualname}"
 
 

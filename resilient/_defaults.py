@@ -10,6 +10,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from ._config import BreakerConfig
+from ._errors import ConfigError
 
 if TYPE_CHECKING:
     from .stores import Store
@@ -45,3 +46,26 @@ def set_defaults(store: Store | None, settings: dict[str, Any], *, replace: bool
         _config = cfg
         if store is not None or replace:
             _store = store
+
+
+def resolve(settings: dict[str, Any]) -> tuple[BreakerConfig, list[str]]:
+    """A breaker's own ``settings`` on top of the ``configure()`` defaults.
+
+    The breaker's settings always win: a default that contradicts them (say
+    ``max_recovery_timeout=60`` against the breaker's ``recovery_timeout=120``)
+    is dropped for this breaker and returned as ``"name=value"`` in the list.
+    """
+    try:
+        return BreakerConfig.from_mapping(settings, base=_config), []
+    except ConfigError:
+        pass
+    cfg = BreakerConfig.from_mapping(settings)  # valid: checked when the breaker was built
+    dropped: list[str] = []
+    for key, value in _settings.items():
+        if key in settings:
+            continue
+        try:
+            cfg = cfg.replace(**{key: value})
+        except ConfigError:
+            dropped.append(f"{key}={value!r}")
+    return cfg, dropped

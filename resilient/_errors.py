@@ -17,6 +17,10 @@ if TYPE_CHECKING:
     from ._state import State
 
 
+#: How reasons for opening on counted failures start (see CircuitOpenError.__str__).
+_FAILURE_REASONS = ("failure rate", "slow-call rate", "trial call failed", "failures across")
+
+
 class ResilientError(Exception):
     """Base class of every exception resilient raises."""
 
@@ -54,14 +58,20 @@ class CircuitOpenError(ResilientError):
 
     def __str__(self) -> str:
         state = self.state.value if self.state is not None else "open"
+        reason = self.reason
         if state == "forced_open":
             head = f"circuit breaker {self.name!r} is held open by an operator"
+            if reason.startswith("held open"):
+                reason = ""
         elif state == "half_open":
             head = f"circuit breaker {self.name!r} is half-open and its trial calls are in flight"
         else:
             head = f"circuit breaker {self.name!r} is open"
-        if self.reason:
-            head += f" after {self.reason}"
+        if reason:
+            # Counted failures read "open after 5 consecutive failures (...)";
+            # anything else (an operator's words) is quoted in parentheses.
+            after = reason[:1].isdigit() or reason.startswith(_FAILURE_REASONS)
+            head += f" after {reason}" if after else f" ({reason})"
         if self.retry_after is None:
             return f"{head}; it stays open until reset() (resilient reset {self.name!r})"
         return f"{head}; next trial in {self.retry_after:.1f} s"
