@@ -8,7 +8,10 @@ an AttributeError on every call) and for methods (a Python-level bound wrapper
 per attribute access).  So each decorated callable gets its own small wrapper
 class whose ``__call__`` is the protected function itself and whose
 ``__get__`` binds with ``types.MethodType``, the same C-level binding Python
-uses for plain functions.  The healthy path is inlined in that function.
+uses for plain functions.  For instance methods, ``__set_name__`` goes one step
+further and installs the protected function itself as the class attribute, so
+``obj.method(...)`` pays no Python-level ``__get__`` at all.  The healthy path
+is inlined in that function.
 
 wrapt is imported when the first function is decorated, not by ``import resilient``.
 """
@@ -504,6 +507,14 @@ def _wrapper_base() -> type[Any]:
             wrapped_set_name = getattr(self.__wrapped__, "__set_name__", None)
             if wrapped_set_name is not None:
                 wrapped_set_name(owner, name)
+            if spec.kind == _FUNCTION and owner.__dict__.get(name) is self:
+                # An instance method: our __get__ would return
+                # MethodType(protected, instance), which is exactly what Python's
+                # own (C-level) function binding returns for the protected function
+                # itself.  Installing that function as the class attribute saves a
+                # Python-level __get__ on every `obj.method(...)`.  It carries
+                # `.breaker`, `__wrapped__`, the name, docstring and signature.
+                setattr(owner, name, self._self_run)
 
         def __repr__(self) -> str:
             return f"<circuit_breaker {self._self_breaker.name!r} around {self.__wrapped__!r}>"
@@ -564,4 +575,5 @@ def _wrap(target: Any, run: Callable[..., Any], spec: _Spec, breaker: CircuitBre
     wrapper = cls(target, _passthrough)
     wrapper._self_spec = spec
     wrapper._self_breaker = breaker
+    wrapper._self_run = run
     return wrapper
