@@ -8,22 +8,26 @@
                      failure_threshold=5, recovery_timeout=30, ignore=(InvalidToken,))
     async def validate_token(self, token: str) -> Claims: ...
 
-``import resilient`` loads only the standard library; wrapt is imported when
-the first function is decorated, and optional parts (Redis, LibCST,
-Prometheus, OpenTelemetry, the demo) only when used.
+``import resilient`` costs next to nothing: each public name is loaded from its
+private module the first time it is used (PEP 562), wrapt is imported when the
+first function is decorated, and optional parts (Redis, LibCST, Prometheus,
+OpenTelemetry, the demo) only when used.  So ``resilient check`` (the
+pre-commit hook, in ``resilient.migration``) never pays for the runtime.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from ._breaker import BreakerMetrics, CircuitBreaker
-from ._config import BreakerConfig
-from ._decorator import circuit_breaker
-from ._errors import CallTimeoutError, CircuitOpenError, ConfigError, ResilientError
-from ._events import BreakerEvent, Listener, add_listener, remove_listener
-from ._registry import breakers, configure, get_breaker, health
-from ._state import State
+if TYPE_CHECKING:
+    from ._breaker import BreakerMetrics, CircuitBreaker
+    from ._config import BreakerConfig
+    from ._decorator import circuit_breaker
+    from ._errors import CallTimeoutError, CircuitOpenError, ConfigError, ResilientError
+    from ._events import BreakerEvent, Listener, add_listener, remove_listener
+    from ._registry import breakers, configure, get_breaker, health
+    from ._state import State
 
 __all__ = [
     "BreakerConfig",
@@ -45,19 +49,43 @@ __all__ = [
     "remove_listener",
 ]
 
-for _name in __all__:
-    _obj = globals()[_name]
-    if hasattr(_obj, "__module__"):
-        try:
-            _obj.__module__ = __name__
-        except (AttributeError, TypeError):  # pragma: no cover - builtins
-            pass
-del _name, _obj
+_HOMES = {
+    "BreakerConfig": "._config",
+    "BreakerEvent": "._events",
+    "BreakerMetrics": "._breaker",
+    "CallTimeoutError": "._errors",
+    "CircuitBreaker": "._breaker",
+    "CircuitOpenError": "._errors",
+    "ConfigError": "._errors",
+    "Listener": "._events",
+    "ResilientError": "._errors",
+    "State": "._state",
+    "add_listener": "._events",
+    "breakers": "._registry",
+    "circuit_breaker": "._decorator",
+    "configure": "._registry",
+    "get_breaker": "._registry",
+    "health": "._registry",
+    "remove_listener": "._events",
+}
 
 
 def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is not None:
+        value = getattr(importlib.import_module(home, __name__), name)
+        try:
+            value.__module__ = __name__  # tracebacks and reprs say resilient.X
+        except (AttributeError, TypeError):  # pragma: no cover - not settable
+            pass
+        globals()[name] = value
+        return value
     if name == "__version__":
         from importlib.metadata import version
 
         return version("resilient")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__, "__version__"})

@@ -106,3 +106,9 @@ class CallTimeoutError(ResilientError, TimeoutError):
 
 class ConfigError(ResilientError, ValueError):
     """A breaker setting is invalid, or conflicts with an existing breaker's settings."""
+
+
+# Public under `resilient`: tracebacks and pickles name resilient.X.
+for _cls in (ResilientError, CircuitOpenError, CallTimeoutError, ConfigError):
+    _cls.__module__ = "resilient"
+del _cls

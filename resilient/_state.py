@@ -23,3 +23,9 @@ class State(str, enum.Enum):
 
     def __str__(self) -> str:
         return self.value
+
+
+# Public under `resilient`: tracebacks and pickles name resilient.X.
+for _cls in (State,):
+    _cls.__module__ = "resilient"
+del _cls
