@@ -1,0 +1,156 @@
+"""Time the guard and the codemod against ``git grep`` on one generated tree, in one run.
+
+    python benchmarks/bench_tooling.py [--files 10000] [--rounds 7] [--tree DIR] [--keep]
+
+Builds (or reuses) a tree from ``benchmarks/gen_tree.py`` as a git repository,
+then times, round-robin so machine noise lands on every command alike:
+
+- ``git grep -l MockCircuitBreaker``  (the floor: a plain text search)
+- ``resilient check``                 (the guard; target: within 3x of git grep)
+- ``resilient check --no-git``        (the same, prefiltering in Python instead of git grep)
+- ``resilient migrate``               (dry run; target: under 5x of check)
+
+Each command runs as a fresh process, the way pre-commit and CI run it, after
+one untimed warm-up (page cache and bytecode cache filled).  Python bytecode is
+cached under a temporary ``PYTHONPYCACHEPREFIX`` so the source tree stays
+clean even when ``PYTHONDONTWRITEBYTECODE`` is set.  Prints the median and the
+best wall-clock time of each, the CPU time (user + system, children included),
+and the ratios.  A command that is not available (for example ``migrate``
+before it lands, or without the ``migrate`` extra) is reported as unavailable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import gen_tree  # noqa: E402
+
+
+@dataclass
+class Command:
+    label: str
+    argv: list[str]
+    ok_codes: tuple[int, ...]
+    wall: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+    unavailable: str | None = None
+    last_stdout: bytes = b""
+
+
+def _run_once(cmd: Command, cwd: Path, env: dict[str, str]) -> None:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    proc = subprocess.run(cmd.argv, cwd=cwd, env=env, capture_output=True, check=False)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode not in cmd.ok_codes:
+        err = proc.stderr.decode(errors="replace").strip().splitlines()
+        cmd.unavailable = f"exit {proc.returncode}: {err[-1] if err else '(no message)'}"
+        return
+    cmd.wall.append(wall)
+    cmd.cpu.append((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime))
+    cmd.last_stdout = proc.stdout
+
+
+def _fmt(seconds: list[float]) -> str:
+    return (
+        f"median {statistics.median(seconds) * 1000:8.1f} ms   best {min(seconds) * 1000:8.1f} ms"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--files", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--tree", type=Path, help="reuse or create the tree here")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary tree")
+    parser.add_argument("--no-migrate", action="store_true", help="time git grep and check only")
+    args = parser.parse_args()
+
+    resilient = shutil.which("resilient")
+    base = [resilient] if resilient else [sys.executable, "-m", "resilient.migration"]
+    tmp = Path(tempfile.mkdtemp(prefix="resilient-bench-"))
+    tree = args.tree or tmp / "tree"
+    if not (tree / "MANIFEST.json").exists():
+        print(f"generating {args.files} files in {tree} ...", file=sys.stderr)
+        gen_tree.generate(tree, files=args.files, mock_rate=0.01, seed=args.seed)
+    if not (tree / ".git").exists():
+        gen_tree.make_git_repo(tree)
+
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache")
+
+    commands = [
+        Command(
+            "git grep -l MockCircuitBreaker", ["git", "grep", "-l", "MockCircuitBreaker"], (0, 1)
+        ),
+        Command("resilient check", [*base, "check"], (0, 1)),
+        Command("resilient check --no-git", [*base, "check", "--no-git"], (0, 1)),
+        Command("resilient migrate (dry run)", [*base, "migrate"], (0, 1)),
+    ]
+    if args.no_migrate:
+        commands[3].unavailable = "skipped (--no-migrate)"
+    try:
+        for cmd in commands:  # warm-up: page cache, bytecode cache
+            if cmd.unavailable is None:
+                _run_once(cmd, tree, env)
+            cmd.wall.clear()
+            cmd.cpu.clear()
+        for r in range(args.rounds):
+            order = commands[r % len(commands) :] + commands[: r % len(commands)]
+            for cmd in order:
+                if cmd.unavailable is None:
+                    _run_once(cmd, tree, env)
+    finally:
+        if args.keep or args.tree is not None:
+            shutil.rmtree(tmp / "pycache", ignore_errors=True)
+            if args.keep and args.tree is None:
+                print(f"kept the tree in {tree}", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    grep, check, check_no_git, migrate = commands
+    print(
+        f"tree: {args.files} files, 1% with mock breakers; "
+        f"{args.rounds} rounds; {os.cpu_count()} CPUs"
+    )
+    for cmd in commands:
+        if cmd.unavailable is not None or not cmd.wall:
+            print(f"  {cmd.label:32} unavailable ({cmd.unavailable})")
+            continue
+        cpu = statistics.median(cmd.cpu) * 1000
+        print(f"  {cmd.label:32} {_fmt(cmd.wall)}   cpu {cpu:8.1f} ms")
+    if check.wall:
+        n = sum(1 for line in check.last_stdout.splitlines() if b": RES00" in line)
+        print(f"  (check reported {n} findings)")
+
+    def ratio(a: Command, b: Command) -> str:
+        if not (a.wall and b.wall) or a.unavailable or b.unavailable:
+            return "n/a"
+        med = statistics.median(a.wall) / statistics.median(b.wall)
+        best = min(a.wall) / min(b.wall)
+        return f"{med:.2f}x (median)  {best:.2f}x (best)"
+
+    print(f"check / git grep:   {ratio(check, grep)}   target <= 3x")
+    print(f"check --no-git / git grep:   {ratio(check_no_git, grep)}")
+    print(f"migrate / check:    {ratio(migrate, check)}   target < 5x")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,287 @@
+"""Unit tests for the guard's building blocks: names, files, configuration, prefilter, workers."""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+from resilient.migration import _check, _config
+from resilient.migration._check import CheckOptions, check_file, check_files, check_source
+from resilient.migration._check_git import GitScan, git_pattern, select
+from resilient.migration._config import ConfigFileError, load_config, parse_tool_table
+from resilient.migration._files import PathMatcher, discover, is_test_path
+from resilient.migration._names import DEFAULT_MOCK_PATTERNS, MockNames, is_mock_breaker_name
+
+from .test_check import INCIDENT_MOCK, SIMULATION_FACTORY
+
+# -- names -------------------------------------------------------------------------------
+
+
+def test_default_patterns_are_documented_and_matched() -> None:
+    """Each documented pattern matches a name built from it, in any case."""
+    for pattern in DEFAULT_MOCK_PATTERNS:
+        name = pattern.replace("*", "Circuit")
+        assert is_mock_breaker_name(name), name
+        assert is_mock_breaker_name(name.upper()), name
+        assert is_mock_breaker_name(pattern.replace("*", "")), pattern
+
+
+def test_extra_names_are_globs_in_any_case() -> None:
+    """`mock-names` entries are exact names or globs, matched in any case."""
+    names = MockNames(extra=("LegacyBreaker", "Sim*Guard"))
+    assert names.matches("legacybreaker")
+    assert names.matches("SimPaymentsGuard")
+    assert not names.matches("PaymentsGuard")
+    assert names.may_mention(b"x = simfooguard()")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("MockCircuitBreaker", "MockCircuitBreaker"),
+        ("app.cb.FakeBreaker", "FakeBreaker"),
+        ("app.cb:NullBreaker", "NullBreaker"),
+        ("the MockCircuitBreaker class", None),
+        ("app/cb/MockBreaker", None),
+        ("app.cb.CircuitBreaker", None),
+    ],
+)
+def test_string_references_are_dotted_names_only(text: str, expected: str | None) -> None:
+    """Only a bare or dotted name refers to a mock; prose that mentions one does not."""
+    assert MockNames().string_reference(text) == expected
+
+
+# -- files -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("rel", "expected"),
+    [
+        ("tests/unit/x.py", True),
+        ("pkg/test/x.py", True),
+        ("pkg/testing/x.py", True),
+        ("pkg/test_x.py", True),
+        ("pkg/x_test.py", True),
+        ("pkg/conftest.py", True),
+        ("pkg/testament.py", False),
+        ("pkg/contest.py", False),
+        ("pkg/latest/x.py", False),
+        ("tests.py", False),
+    ],
+)
+def test_test_code_rules(rel: str, expected: bool) -> None:
+    """DESIGN's default test paths, and nothing that merely looks similar."""
+    assert is_test_path(rel, root=Path.cwd()) is expected
+
+
+def test_test_paths_are_relative_to_the_project_root(tmp_path: Path) -> None:
+    """A checkout that lives under a folder named `tests` is not all test code."""
+    root = tmp_path / "tests" / "checkout"
+    assert not is_test_path(root / "app" / "x.py", root=root)
+    assert is_test_path(root / "qa" / "x.py", ["qa/**"], root=root)
+
+
+@pytest.mark.parametrize(
+    ("glob", "path", "expected"),
+    [
+        ("generated", "app/generated/x.py", True),
+        ("*_pb2.py", "app/api/thing_pb2.py", True),
+        ("src/legacy/**", "src/legacy/a/b.py", True),
+        ("src/legacy/**", "other/src/legacy/b.py", False),
+        ("qa/*.py", "qa/x.py", True),
+        ("qa/*.py", "qa/sub/x.py", False),
+        ("**/fixtures", "a/b/fixtures/x.py", True),
+    ],
+)
+def test_glob_semantics(glob: str, path: str, expected: bool) -> None:
+    """Globs without `/` match any path part; with `/` they are anchored at the root."""
+    assert PathMatcher((glob,)).matches(path) is expected
+
+
+def test_discover_reports_missing_paths_and_keeps_explicit_files(tmp_path: Path) -> None:
+    """Missing arguments are listed; explicit files are taken whatever their name."""
+    script = tmp_path / "deploy"
+    script.write_text("x = 1\n")
+    found = discover([str(script), str(tmp_path / "nope")], root=tmp_path)
+    assert [f.path for f in found.files] == [str(script)]
+    assert found.files[0].explicit
+    assert found.missing == [str(tmp_path / "nope")]
+
+
+# -- configuration ---------------------------------------------------------------------
+
+PYPROJECT = """\
+[project]
+name = "x"  # not ours
+
+[tool.ruff]
+line-length = 100
+
+[tool.resilient]
+mock-names = ["LegacyBreaker", 'Sim*Breaker',  # comment
+  "Other",
+]
+test-paths = ["qa/**"]
+exclude = "generated"
+
+[tool.resilient.migrate]
+write = true
+"""
+
+
+def test_python310_reader_agrees_with_tomllib() -> None:
+    """The 3.10 fallback reads [tool.resilient] exactly as tomllib does."""
+    expected = {
+        "mock-names": ["LegacyBreaker", "Sim*Breaker", "Other"],
+        "test-paths": ["qa/**"],
+        "exclude": "generated",
+        "migrate": {"write": True},
+    }
+    assert parse_tool_table(PYPROJECT) == expected
+    assert _config._mini_tool_table(PYPROJECT, "pyproject.toml") == expected
+
+
+def test_python310_reader_refuses_what_it_cannot_read() -> None:
+    """Values outside the supported subset are an error, never a guess."""
+    with pytest.raises(ConfigFileError, match="cannot read this value"):
+        _config._mini_tool_table("[tool.resilient]\nmock-names = 3\n", "pyproject.toml")
+
+
+def test_config_is_found_upwards_and_stops_at_the_checkout(tmp_path: Path) -> None:
+    """The nearest pyproject with [tool.resilient] wins; the search stops at `.git`."""
+    (tmp_path / "pyproject.toml").write_text('[tool.resilient]\nmock-names = ["Outer"]\n')
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    (repo / "src").mkdir()
+    assert load_config(start=repo / "src").mock_names == ()
+    (repo / "pyproject.toml").write_text('[tool.resilient]\nmock-names = ["Inner"]\n')
+    config = load_config(start=repo / "src")
+    assert config.mock_names == ("Inner",)
+    assert config.root == repo.resolve()
+
+
+# -- the prefilter never hides a finding ----------------------------------------------
+
+CORPUS = [
+    INCIDENT_MOCK,
+    SIMULATION_FACTORY.format(comment="# resilient: ignore[RES003]"),
+    "from unittest.mock import MagicMock\nbreaker = MagicMock()\n",
+    "try:\n    import pybreaker\nexcept ImportError:\n    class CircuitBreaker:\n        pass\n",
+    "class Guard:\n    def on_error(self):\n        self._state = State.OPEN\n",
+    "x = 1  # resilient: ignore[RES002]\n",
+    "import app.cb as m\nb = m.MockCircuitBreaker()\n",
+    "def f(b: 'FakeBreaker') -> None: ...\n",
+]
+
+
+@pytest.mark.parametrize("source", CORPUS)
+def test_prefilter_never_hides_a_finding(monkeypatch: pytest.MonkeyPatch, source: str) -> None:
+    """Findings are the same whether or not the cheap text prefilter runs."""
+    data = source.encode()
+    filtered = check_source(data, "m.py")
+    assert filtered, "corpus entries all have findings"
+    monkeypatch.setattr(_check, "needs_parse", lambda lowered, names: True)
+    assert check_source(data, "m.py") == filtered
+
+
+def test_files_without_candidate_text_are_not_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Speed: a file that cannot hold a finding never reaches the parser."""
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise AssertionError("parsed")
+
+    monkeypatch.setattr(_check.ast, "parse", boom)
+    source = "import os\n\nclass Files:\n    def read(self):\n        return open('x').read()\n"
+    assert check_source(source.encode(), "m.py") == []
+
+
+# -- reading and workers -------------------------------------------------------------------
+
+
+def test_unreadable_file_is_one_finding_unit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The OSError path: a file the OS refuses to open is one RES000 (works as root too)."""
+    path = tmp_path / "secret.py"
+    path.write_text("x = 1\n")
+    real_open = os.open
+
+    def refuse(p: str, flags: int, *args: int) -> int:
+        if os.fspath(p) == str(path):
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_open(p, flags, *args)
+
+    monkeypatch.setattr(_check.os, "open", refuse)
+    (finding,) = check_file(str(path))
+    assert (finding.code, finding.line, finding.col) == ("RES000", 1, 1)
+    assert finding.message == "cannot read file: Permission denied"
+
+
+def test_parallel_workers_give_the_same_findings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Forked workers return exactly what one process finds, errors included."""
+    paths = []
+    for i in range(12):
+        body = INCIDENT_MOCK if i % 3 == 0 else f"x = {i}\n"
+        if i == 4:
+            body = "MockBreaker(\n"
+        p = tmp_path / f"m{i}.py"
+        p.write_text(textwrap.dedent(body))
+        paths.append(str(p))
+    options = CheckOptions(strict=True)
+    one = sorted(check_files(paths, options, jobs=1), key=lambda f: f.sort_key())
+    monkeypatch.setattr(_check, "PARALLEL_MIN_FILES", 1)
+    if not hasattr(os, "fork"):
+        pytest.skip("no os.fork on this platform: workers are not used there")
+    many = sorted(check_files(paths, options, jobs=3), key=lambda f: f.sort_key())
+    assert many == one
+    assert {f.code for f in one} == {"RES000", "RES001", "RES004"}
+
+
+# -- the git prefilter -------------------------------------------------------------------
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_git_scan_reports_searched_files_and_candidates(tmp_path: Path) -> None:
+    """git lists what it searched (not ignored files) and which of them may hold a finding."""
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    (tmp_path / ".gitignore").write_text("gen/\n")
+    (tmp_path / "a.py").write_text("b = MockBreaker()\n")
+    (tmp_path / "b.py").write_text("x = 1\n")
+    (tmp_path / "c.py").write_text(
+        "class G:\n    def on_failure(self):\n        self.state = 'OPEN'\n"
+    )
+    (tmp_path / "gen").mkdir()
+    (tmp_path / "gen" / "d.py").write_text("b = MockBreaker()\n")
+    scan = GitScan.start(str(tmp_path), git_pattern(MockNames(extra=("Legacy*",))))
+    assert scan is not None
+    outcome = scan.result()
+    assert outcome is not None
+    searched, candidates = outcome
+    assert {"a.py", "b.py", "c.py"} <= searched
+    assert "gen/d.py" not in searched
+    assert candidates == {"a.py", "c.py"}
+    kept = select(["a.py", "b.py", "c.py", "gen/d.py"], [("", scan)])
+    assert kept == ["a.py", "c.py", "gen/d.py"]
+
+
+def test_git_scan_outside_a_checkout_falls_back(tmp_path: Path) -> None:
+    """Not a git checkout: no scan result, so every file goes through the Python prefilter."""
+    (tmp_path / "a.py").write_text("x = 1\n")
+    scan = GitScan.start(str(tmp_path), git_pattern(MockNames()))
+    assert scan is None or scan.result() is None
+    if scan is not None:
+        assert select(["a.py"], [("", scan)]) == ["a.py"]
+
+
+def test_git_pattern_covers_configured_names() -> None:
+    """Configured mock names join the git pattern, escaped."""
+    pattern = git_pattern(MockNames(extra=("Sim.Breaker", "Legacy*Guard")))
+    assert "sim\\.breaker" in pattern
+    assert "legacy" in pattern
