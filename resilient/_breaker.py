@@ -274,7 +274,9 @@ class CircuitBreaker:
         "_opened_at",
         "_recovery",
         "_retry_at",
+        "_seal_lock",
         "_sealed",
+        "_sealing",
         "_settings",
         "_shadow_warned_at",
         "_state",
@@ -310,6 +312,10 @@ class CircuitBreaker:
         self._cm_stack: contextvars.ContextVar[tuple[_Block, ...]] | None = None
         self._jitter_random: random.Random | None = None
         self._sealed = False
+        # Held through the whole seal, store.attach() included, so no call runs
+        # without the fleet link; re-entrant because attach() may read .config.
+        self._seal_lock = threading.RLock()
+        self._sealing = False
         self._fleet: FleetLink | None = None
         self._fleet_ok = False  # a store link says the fleet lets the fast path run
         self._store: Store | None = None
@@ -348,10 +354,18 @@ class CircuitBreaker:
 
     def _seal(self) -> None:
         """Resolve defaults and attach the store; runs once, at first use."""
+        with self._seal_lock:
+            if self._sealed or self._sealing:
+                return  # done, or attach() reading .config while sealing
+            self._sealing = True
+            try:
+                self._seal_once()
+            finally:
+                self._sealing = False
+
+    def _seal_once(self) -> None:
         fleet: FleetLink | None = None
         with self._lock:
-            if self._sealed:
-                return
             if self._base_config is not None:
                 cfg = BreakerConfig.from_mapping(self._settings, base=self._base_config)
             else:
@@ -368,7 +382,6 @@ class CircuitBreaker:
             store = self._explicit_store if self._explicit_store is not None else _defaults.store()
             self._apply_config(cfg)
             self._store = store
-            self._sealed = True
         if store is not None:
             try:
                 fleet = store.attach(self)
@@ -383,6 +396,7 @@ class CircuitBreaker:
                 fleet = None
         with self._lock:
             self._fleet = fleet
+            self._sealed = True
             self._refresh_fast()
 
     def _apply_config(self, cfg: BreakerConfig) -> None:

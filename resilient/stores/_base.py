@@ -11,6 +11,7 @@ raise into the caller, and returns ``None`` when the store cannot be reached
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 from .._state import State
@@ -51,11 +52,20 @@ class FleetLink(Protocol):
     async def aadmit(self) -> FleetVerdict | None:
         """Async twin of :meth:`admit` (never blocks the event loop)."""
 
-    def record(self, outcome: Outcome, lease: str | None, error: str | None) -> None:
-        """Report a sync call's outcome (``error`` is the repr of a counted failure)."""
+    def record(self, outcome: Outcome, lease: str | None, error: str | None) -> bool | None:
+        """Report a sync call's outcome (``error`` is the repr of a counted failure).
 
-    async def arecord(self, outcome: Outcome, lease: str | None, error: str | None) -> None:
+        Returns True when the fleet took charge of a failure (it is open after
+        it): the breaker then does not count it toward its own opening, so one
+        failure never produces two openings (the fleet's and this process's)."""
+
+    async def arecord(self, outcome: Outcome, lease: str | None, error: str | None) -> bool | None:
         """Async twin of :meth:`record`."""
+
+    def offload(self, job: Callable[[], object]) -> bool:
+        """Run ``job`` (which may reach the store) off the calling thread when that
+        thread runs an event loop; return False to have the caller run it now.
+        Used for a failure on the decorator's fast path, which cannot await."""
 
     def command(self, state: State, reason: str) -> None:
         """Apply an operator action fleet-wide: trip (OPEN), hold (FORCED_OPEN),
