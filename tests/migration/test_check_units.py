@@ -282,6 +282,6 @@ def test_git_scan_outside_a_checkout_falls_back(tmp_path: Path) -> None:
 
 def test_git_pattern_covers_configured_names() -> None:
     """Configured mock names join the git pattern, escaped."""
-    pattern = git_pattern(MockNames(extra=("Sim.Breaker", "Legacy*Guard")))
+    pattern = "\n".join(git_pattern(MockNames(extra=("Sim.Breaker", "Legacy*Guard"))))
     assert "sim\\.breaker" in pattern
     assert "legacy" in pattern
