@@ -280,7 +280,9 @@ def test_disabled_passes_everything_and_logs_would_open(frozen, caplog):
 
 def test_transitions_are_logged_in_one_line_with_extra(frozen, caplog):
     """Open logs WARNING, half-open and close INFO, in DESIGN's format, with extra fields."""
-    b = CircuitBreaker("auth.validate_token", failure_threshold=2, recovery_timeout=1, success_threshold=1)
+    b = CircuitBreaker(
+        "auth.validate_token", failure_threshold=2, recovery_timeout=1, success_threshold=1
+    )
     with caplog.at_level(logging.INFO, logger="resilient"):
         fail_n(b, 2)
         frozen.tick(1)
@@ -292,8 +294,14 @@ def test_transitions_are_logged_in_one_line_with_extra(frozen, caplog):
             "circuit breaker 'auth.validate_token': closed -> open "
             "(2 consecutive failures (last: Down('connection refused')))",
         ),
-        ("INFO", "circuit breaker 'auth.validate_token': open -> half_open (recovery timeout passed after 1.0 s)"),
-        ("INFO", "circuit breaker 'auth.validate_token': half_open -> closed (1 successful trial call)"),
+        (
+            "INFO",
+            "circuit breaker 'auth.validate_token': open -> half_open (recovery timeout passed after 1.0 s)",
+        ),
+        (
+            "INFO",
+            "circuit breaker 'auth.validate_token': half_open -> closed (1 successful trial call)",
+        ),
     ]
     first = caplog.records[0]
     assert first.__dict__["resilient.breaker"] == "auth.validate_token"
@@ -373,4 +381,7 @@ def test_a_stale_failure_does_not_count_after_the_breaker_moved_on(frozen):
 def test_repr_names_state_and_settings():
     """repr shows the name, state and key settings."""
     b = CircuitBreaker("auth.validate_token", failure_threshold=5, recovery_timeout=30)
-    assert repr(b) == "<CircuitBreaker 'auth.validate_token' state=closed failures=0/5 recovery_timeout=30s>"
+    assert (
+        repr(b)
+        == "<CircuitBreaker 'auth.validate_token' state=closed failures=0/5 recovery_timeout=30s>"
+    )

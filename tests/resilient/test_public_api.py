@@ -104,4 +104,6 @@ def test_decorating_loads_wrapt_but_nothing_optional():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     loaded = {m.split(".")[0] for m in json.loads(out.stdout)}
     assert "wrapt" in loaded
-    assert loaded & {"redis", "libcst", "httpx", "jwt", "prometheus_client", "opentelemetry"} == set()
+    assert (
+        loaded & {"redis", "libcst", "httpx", "jwt", "prometheus_client", "opentelemetry"} == set()
+    )
