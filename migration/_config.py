@@ -180,6 +180,10 @@ def _parse_value(raw: str, filename: str, lineno: int) -> Any:
     raw = raw.strip()
     if raw in {"true", "false"}:
         return raw == "true"
+    number = re.match(r"^([+-]?\d[\d_]*(?:\.\d[\d_]*)?)\s*(?:#.*)?$", raw)
+    if number is not None:  # read it, so validation names the key like tomllib's path does
+        text = number.group(1).replace("_", "")
+        return float(text) if "." in text else int(text)
     if raw.startswith("["):
         body = raw[1:]
         items: list[str] = []
@@ -223,6 +227,13 @@ def _mini_tool_table(text: str, filename: str) -> dict[str, Any]:
         if not line or line.startswith("#"):
             continue
         header = _HEADER_RE.match(line)
+        if (
+            header is None
+            and line.startswith("[")
+            and not re.match(r"^\[\[[^\[\]]+\]\]\s*(?:#.*)?$", line)
+        ):
+            # a table header that does not close: tomllib rejects it, so must we
+            raise ConfigFileError(f"{filename}:{lineno}: invalid TOML: {line!r}")
         if header and not line.startswith("[["):
             section = [p.strip().strip("\"'") for p in header.group(1).split(".")]
             continue

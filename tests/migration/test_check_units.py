@@ -149,7 +149,15 @@ def test_python310_reader_agrees_with_tomllib() -> None:
 def test_python310_reader_refuses_what_it_cannot_read() -> None:
     """Values outside the supported subset are an error, never a guess."""
     with pytest.raises(ConfigFileError, match="cannot read this value"):
-        _config._mini_tool_table("[tool.resilient]\nmock-names = 3\n", "pyproject.toml")
+        _config._mini_tool_table("[tool.resilient]\nmock-names = {a = 1}\n", "pyproject.toml")
+
+
+def test_python310_reader_reads_numbers_and_rejects_open_headers() -> None:
+    """Numbers are read (so validation can name the key); an unclosed header is invalid TOML."""
+    table = _config._mini_tool_table("[tool.resilient]\nmock-names = 3\n", "pyproject.toml")
+    assert table == {"mock-names": 3}
+    with pytest.raises(ConfigFileError, match="invalid TOML"):
+        _config._mini_tool_table("[tool.resilient\nmock-names = 1\n", "pyproject.toml")
 
 
 def test_config_is_found_upwards_and_stops_at_the_checkout(tmp_path: Path) -> None:
