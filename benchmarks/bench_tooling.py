@@ -15,8 +15,10 @@ one untimed warm-up (page cache and bytecode cache filled).  Python bytecode is
 cached under a temporary ``PYTHONPYCACHEPREFIX`` so the source tree stays
 clean even when ``PYTHONDONTWRITEBYTECODE`` is set.  Prints the median and the
 best wall-clock time of each, the CPU time (user + system, children included),
-and the ratios.  A command that is not available (for example ``migrate``
-before it lands, or without the ``migrate`` extra) is reported as unavailable.
+the ratios, and the load average before and after the timed rounds (the
+machine may be shared: a busy CPU changes every figure).  A command that is
+not available (for example ``migrate`` before it lands, or without the
+``migrate`` extra) is reported as unavailable.
 """
 
 from __future__ import annotations
@@ -65,6 +67,13 @@ def _run_once(cmd: Command, cwd: Path, env: dict[str, str]) -> None:
     cmd.last_stdout = proc.stdout
 
 
+def _load() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except (AttributeError, OSError):
+        return "n/a"
+
+
 def _fmt(seconds: list[float]) -> str:
     return (
         f"median {statistics.median(seconds) * 1000:8.1f} ms   best {min(seconds) * 1000:8.1f} ms"
@@ -105,6 +114,7 @@ def main() -> int:
     ]
     if args.no_migrate:
         commands[3].unavailable = "skipped (--no-migrate)"
+    load_before = _load()
     try:
         for cmd in commands:  # warm-up: page cache, bytecode cache
             if cmd.unavailable is None:
@@ -117,18 +127,19 @@ def main() -> int:
                 if cmd.unavailable is None:
                     _run_once(cmd, tree, env)
     finally:
-        if args.keep or args.tree is not None:
+        if args.keep and args.tree is None:
             shutil.rmtree(tmp / "pycache", ignore_errors=True)
-            if args.keep and args.tree is None:
-                print(f"kept the tree in {tree}", file=sys.stderr)
-        else:
+            print(f"kept the tree in {tree}", file=sys.stderr)
+        else:  # with --tree, the temporary folder holds only the bytecode cache
             shutil.rmtree(tmp, ignore_errors=True)
 
+    load_after = _load()
     grep, check, check_no_git, migrate = commands
     print(
         f"tree: {args.files} files, 1% with mock breakers; "
         f"{args.rounds} rounds; {os.cpu_count()} CPUs"
     )
+    print(f"load average (1, 5, 15 min): before {load_before}, after {load_after}")
     for cmd in commands:
         if cmd.unavailable is not None or not cmd.wall:
             print(f"  {cmd.label:32} unavailable ({cmd.unavailable})")

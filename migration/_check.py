@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import ast
 import bisect
+import functools
 import io
+import itertools
 import marshal
 import os
 import re
@@ -57,6 +59,7 @@ _OPENING_RE: Final = re.compile(
 )
 _IDENT_BYTES: Final = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789_")
 _BREAKER_DEF_RE: Final = re.compile(rb"(?:class|def)\s+\w*(?:breaker|circuit)")
+_SPACE_BYTES: Final = frozenset(b" \t\n\r\f\v")  # ``\s`` in a bytes pattern
 _SUPPRESSION_BYTES_RE: Final = re.compile(rb"#\s*resilient\s*:\s*ignore")
 # Lines worth visiting in a parsed file (lower-cased needles).
 _LINE_NEEDLES: Final = (
@@ -198,6 +201,30 @@ def _mentions_mock_name(lowered: bytes, names: MockNames) -> bool:
     return False
 
 
+def _defines_breaker(lowered: bytes) -> bool:
+    """``_BREAKER_DEF_RE.search(lowered)``: a ``class``/``def`` named ``*breaker*``/``*circuit*``.
+
+    Looks back from each ``breaker``/``circuit`` instead of trying the pattern at
+    every byte (the same answer; a test compares them): the word's identifier
+    must follow whitespace that follows ``class`` or ``def``.
+    """
+    for word in (b"breaker", b"circuit"):
+        pos = lowered.find(word)
+        while pos != -1:
+            start = pos
+            while start > 0 and lowered[start - 1] in _IDENT_BYTES:
+                start -= 1
+            end = start
+            while end > 0 and lowered[end - 1] in _SPACE_BYTES:
+                end -= 1
+            if end < start and (
+                lowered.endswith(b"class", 0, end) or lowered.endswith(b"def", 0, end)
+            ):
+                return True
+            pos = lowered.find(word, pos + 1)
+    return False
+
+
 def needs_parse(lowered: bytes, names: MockNames) -> bool:
     """Cheap prefilter on lower-cased source bytes: can the file hold any finding?
 
@@ -210,11 +237,7 @@ def needs_parse(lowered: bytes, names: MockNames) -> bool:
             return True  # RES001, RES002
         if b"mock" in lowered or b"patch" in lowered or b"autospec" in lowered:
             return True  # RES003
-        if (
-            b"lambda" in lowered
-            or b"nullcontext" in lowered
-            or _BREAKER_DEF_RE.search(lowered) is not None
-        ):
+        if b"lambda" in lowered or b"nullcontext" in lowered or _defines_breaker(lowered):
             return True  # RES006
     if b"resilient" in lowered and _SUPPRESSION_BYTES_RE.search(lowered) is not None:
         return True  # RES005
@@ -232,6 +255,69 @@ class _Raw(NamedTuple):
     message: str
 
 
+_match_start: Final = re.Match.start
+_plus_one: Final = (1).__add__
+
+
+def _line_starts(data: bytes) -> list[int]:
+    """``[0, start of line 2, ..., len(data) + 1]``: ``bisect_right`` on it gives 1-based lines."""
+    starts = [0]
+    starts.extend(itertools.accumulate(map(_plus_one, map(len, data.split(b"\n")))))
+    return starts
+
+
+@functools.lru_cache(maxsize=256)
+def _needle_pattern(needles: tuple[bytes, ...]) -> re.Pattern[bytes]:
+    return re.compile(b"|".join(re.escape(n) for n in needles))
+
+
+def _needle_lines(data: bytes, needles: tuple[bytes, ...]) -> list[int]:
+    """An offset on each line of ``data`` that holds one of ``needles`` (none empty).
+
+    The lines of these offsets are the lines of ``_needle_pattern(needles).finditer``
+    when no needle holds a line break: a match then never leaves its line, and a
+    needle skipped because it overlaps a match is on that match's line.  Found
+    with ``bytes.find``, not by trying the alternation at every byte.
+    """
+    out: list[int] = []
+    find = data.find
+    for needle in set(needles):
+        pos = find(needle)
+        while pos != -1:
+            out.append(pos)
+            end = find(b"\n", pos)
+            if end == -1:
+                break
+            pos = find(needle, end + 1)  # the rest of this line adds nothing
+    return out
+
+
+_OPENING_WORDS: Final = (b"open", b"stat", b"mode")  # how an ``_OPENING_RE`` match starts
+
+
+def _opening_starts(data: bytes) -> list[int]:
+    """The starts of ``_OPENING_RE.finditer(data)``'s matches, tried only where one can start."""
+    find = data.find
+    match = _OPENING_RE.match
+    ahead = [find(word) for word in _OPENING_WORDS]  # next occurrence of each, or -1
+    out: list[int] = []
+    while True:
+        found = [p for p in ahead if p != -1]
+        if not found:
+            return out
+        start = min(found)
+        m = match(data, start)
+        if m is not None:
+            out.append(start)
+            pos = m.end()  # finditer goes on after the match
+        else:
+            pos = start + 1
+        ahead = [
+            p if p == -1 or p >= pos else find(word, pos)
+            for word, p in zip(_OPENING_WORDS, ahead, strict=True)
+        ]
+
+
 class _Analyzer:
     """Walks one module's tree and collects raw findings."""
 
@@ -239,7 +325,7 @@ class _Analyzer:
         self.tree = tree
         self.names = names
         self.lowered = lowered
-        self._newlines = [m.start() for m in re.finditer(b"\n", lowered)]
+        self._starts = _line_starts(lowered)
         needles = list(_LINE_NEEDLES)
         needles.extend(n for n in names.needles() if n)
         self.lines = self._lines_with(needles)
@@ -274,15 +360,22 @@ class _Analyzer:
 
     # -- which lines matter ---------------------------------------------------------
 
-    def _line_of(self, pos: int) -> int:
-        return bisect.bisect_right(self._newlines, pos - 1) + 1
+    def _lines_of(self, matches: Iterator[re.Match[bytes]]) -> list[int]:
+        """The sorted, distinct lines where ``matches`` start."""
+        line_of = functools.partial(bisect.bisect_right, self._starts)
+        return sorted(set(map(line_of, map(_match_start, matches))))
 
     def _lines_with(self, needles: Iterable[bytes]) -> list[int]:
-        pattern = re.compile(b"|".join(re.escape(n) for n in needles))
-        return sorted({self._line_of(m.start()) for m in pattern.finditer(self.lowered)})
+        """The lines where ``_needle_pattern(needles).finditer`` finds something."""
+        words = tuple(needles)
+        if any(not n or b"\n" in n for n in words):
+            return self._lines_of(_needle_pattern(words).finditer(self.lowered))
+        line_of = functools.partial(bisect.bisect_right, self._starts)
+        return sorted(set(map(line_of, _needle_lines(self.lowered, words))))
 
     def _opening_lines(self) -> list[int]:
-        return sorted({self._line_of(m.start()) for m in _OPENING_RE.finditer(self.lowered)})
+        line_of = functools.partial(bisect.bisect_right, self._starts)
+        return sorted(set(map(line_of, _opening_starts(self.lowered))))
 
     @staticmethod
     def _intersects(lines: Sequence[int], node: ast.AST) -> bool:
@@ -1189,3 +1282,114 @@ def check_files(
 
 def _as_row(f: Finding) -> tuple[str, int, int, str, str, int, int, str, str]:
     return (f.path, f.line, f.col, f.code, f.message, f.end_line, f.end_col, f.severity, f.help)
+
+
+class Helpers:
+    """Forked processes (POSIX) that check the paths handed to them, one at a time.
+
+    For work that arrives bit by bit (``git grep`` output): :meth:`send` hands a
+    path to a helper at once, :meth:`collect` returns everything they found.
+    A helper that dies is replaced by this process: the paths it had are
+    checked here, so nothing is lost.  An exception inside a helper is raised
+    again here as a :class:`RuntimeError`, as :func:`check_files` does.
+    """
+
+    def __init__(self, options: CheckOptions, count: int) -> None:
+        self._options = options
+        # (pid, pipe to it, pipe from it, paths sent)
+        self._helpers: list[tuple[int, int, int, list[str]]] = []
+        self._next = 0
+        for _ in range(count):
+            to_read, to_write = os.pipe()
+            back_read, back_write = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - runs in the child
+                os.close(to_write)
+                os.close(back_read)
+                for _pid, fd_to, fd_back, _sent in self._helpers:
+                    os.close(fd_to)
+                    os.close(fd_back)
+                _serve(to_read, back_write, options)
+            os.close(to_read)
+            os.close(back_write)
+            self._helpers.append((pid, to_write, back_read, []))
+
+    def __len__(self) -> int:
+        return len(self._helpers)
+
+    def send(self, path: str) -> None:
+        """Hand ``path`` to the next helper, in turn."""
+        _pid, fd_to, _back, sent = self._helpers[self._next]
+        self._next = (self._next + 1) % len(self._helpers)
+        sent.append(path)
+        data = memoryview(os.fsencode(path) + b"\0")
+        try:
+            while data:
+                data = data[os.write(fd_to, data) :]
+        except OSError:
+            pass  # it died: collect() checks what it had here
+
+    def collect(self) -> list[Finding]:
+        """Wait for the helpers to finish; their findings."""
+        findings: list[Finding] = []
+        errors: list[str] = []
+        redo: list[str] = []
+        helpers, self._helpers = self._helpers, []
+        for _pid, fd_to, _back, _sent in helpers:  # no more work: let them all finish
+            try:
+                os.close(fd_to)
+            except OSError:
+                pass
+        for pid, _to, fd_back, sent in helpers:
+            with os.fdopen(fd_back, "rb") as fh:
+                payload = fh.read()
+            os.waitpid(pid, 0)
+            try:
+                status, rows = marshal.loads(payload)  # noqa: S302 - our own child wrote it
+            except (EOFError, ValueError, TypeError):
+                redo.extend(sent)  # it died: check its share here
+                continue
+            if status != "ok":
+                errors.append(str(rows))
+                continue
+            findings.extend(Finding(*row) for row in rows)
+        if errors:
+            raise RuntimeError("; ".join(errors))
+        findings.extend(f for p in redo for f in check_file(p, self._options))
+        return findings
+
+    def close(self) -> None:
+        """Stop any helper still running (the run was abandoned)."""
+        import signal
+
+        helpers, self._helpers = self._helpers, []
+        for pid, fd_to, fd_back, _sent in helpers:
+            for fd in (fd_to, fd_back):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+            try:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            except OSError:
+                pass
+
+
+def _serve(read_fd: int, write_fd: int, options: CheckOptions) -> None:  # pragma: no cover
+    """A helper's life: check each NUL-terminated path read, then report and exit."""
+    code = 0
+    try:
+        rows: list[tuple[str, int, int, str, str, int, int, str, str]] = []
+        pending = b""
+        while chunk := os.read(read_fd, 1 << 16):
+            *paths, pending = (pending + chunk).split(b"\0")
+            for raw in paths:
+                rows.extend(_as_row(f) for f in check_file(os.fsdecode(raw), options))
+        payload = marshal.dumps(("ok", rows))
+    except BaseException as exc:
+        payload = marshal.dumps(("error", repr(exc)))
+        code = 1
+    with os.fdopen(write_fd, "wb") as fh:
+        fh.write(payload)
+    os._exit(code)

@@ -7,8 +7,10 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -760,19 +762,172 @@ def test_symlink_loops_do_not_hang_or_crash(project: Project) -> None:
     assert "symbolic links" in run.lines[0]
 
 
-@pytest.mark.skipif(
-    not hasattr(os, "geteuid") or os.geteuid() == 0,
-    reason="root reads any file; test_unreadable_file_is_one_finding_unit covers it",
-)
-def test_unreadable_file_is_one_finding(project: Project) -> None:
-    """A file without read permission is one RES000 saying so."""
-    path = project.write("app/secret.py", "x = 1\n")
-    path.chmod(0)
+class Unprivileged:
+    """Runs ``resilient check`` as a user who cannot read a mode-000 file.
+
+    That is the current user, unless the tests run as root (who reads any
+    file): then it is ``nobody``, with the project handed over to that user,
+    and with a Python that user can run (this one when the virtual
+    environment is readable, else another one on a readable copy of the
+    package: the guard needs only the standard library).
+    """
+
+    def __init__(
+        self, base: Path, argv: list[str], env: dict[str, str], ids: tuple[int, int] | None
+    ):
+        self.base = base
+        self._argv = argv
+        self._env = env
+        self._ids = ids
+
+    def project(self) -> Project:
+        return Project(Path(tempfile.mkdtemp(prefix="proj-", dir=self.base)))
+
+    def check(self, project: Project, *args: str) -> CheckRun:
+        if self._ids is not None:
+            uid, gid = self._ids
+            for folder, dirs, files in os.walk(project.root):
+                for name in (folder, *(os.path.join(folder, n) for n in dirs + files)):
+                    os.lchown(name, uid, gid)
+        proc = subprocess.run(
+            [*self._argv, *args],
+            cwd=project.root,
+            capture_output=True,
+            text=True,
+            env=self._env,
+            timeout=120,
+            check=False,
+            **self._as_user(),
+        )
+        return CheckRun(proc.returncode, proc.stdout, proc.stderr)
+
+    def _as_user(self) -> dict[str, Any]:
+        if self._ids is None:
+            return {}
+        uid, gid = self._ids
+        return {"user": uid, "group": gid, "extra_groups": []}
+
+
+def _nobody() -> tuple[int, int] | None:
+    """``(uid, gid)`` of the unprivileged user ``nobody``, or None."""
     try:
-        run = project.check()
+        import grp
+        import pwd
+    except ImportError:
+        return None
+    try:
+        uid = pwd.getpwnam("nobody").pw_uid
+    except KeyError:
+        return None
+    for group in ("nogroup", "nobody"):
+        try:
+            return uid, grp.getgrnam(group).gr_gid
+        except KeyError:
+            continue
+    return None
+
+
+def _runs_as(ids: tuple[int, int], argv: list[str], env: dict[str, str], cwd: Path) -> bool:
+    probe = "import sys; assert sys.version_info >= (3, 10); import resilient.migration._check_cli"
+    try:
+        proc = subprocess.run(
+            [*argv, "-c", probe],
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            timeout=60,
+            check=False,
+            user=ids[0],
+            group=ids[1],
+            extra_groups=[],
+        )
+    except OSError:
+        return False
+    return proc.returncode == 0
+
+
+@pytest.fixture
+def unprivileged() -> Iterator[Unprivileged]:
+    """A way to run the guard where permissions apply (see :class:`Unprivileged`)."""
+    if not hasattr(os, "geteuid"):
+        pytest.skip("no POSIX file permissions on this platform")
+    base = Path(tempfile.mkdtemp(prefix="resilient-perm-"))
+    try:
+        base.chmod(0o755)
+        env = {k: v for k, v in os.environ.items() if k not in {"COLUMNS", "PYTHONPYCACHEPREFIX"}}
+        env["HOME"] = str(base)  # no user git config to read
+        check = ["-m", "resilient.migration", "check"]
+        if os.geteuid() != 0:
+            yield Unprivileged(base, [sys.executable, *check], env, None)
+            return
+        ids = _nobody()
+        if ids is None:
+            pytest.skip("running as root, and there is no user `nobody` to run the guard as")
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        if _runs_as(ids, [sys.executable], env, base):
+            yield Unprivileged(base, [sys.executable, *check], env, ids)
+            return
+        # The virtual environment is out of that user's reach (say, under /root):
+        # run another Python on a copy of the package.
+        import resilient.migration
+
+        src = base / "src"
+        ignore = shutil.ignore_patterns("__pycache__")
+        shutil.copytree(Path(resilient.__file__).parent, src / "resilient", ignore=ignore)
+        if not (src / "resilient" / "migration").exists():
+            shutil.copytree(
+                Path(resilient.migration.__file__).parent,
+                src / "resilient" / "migration",
+                ignore=ignore,
+            )
+        for folder, dirs, files in os.walk(src):
+            for name in dirs:
+                Path(folder, name).chmod(0o755)
+            for name in files:
+                Path(folder, name).chmod(0o644)
+        src.chmod(0o755)
+        env["PYTHONPATH"] = str(src)
+        tried = []
+        for python in dict.fromkeys(
+            p for p in (shutil.which("python3"), "/usr/bin/python3", "/usr/local/bin/python3") if p
+        ):
+            tried.append(python)
+            if _runs_as(ids, [python], env, base):
+                yield Unprivileged(base, [python, *check], env, ids)
+                return
+        pytest.skip(
+            "running as root, and user `nobody` can run neither this Python "
+            f"({sys.executable}) nor another one (tried {', '.join(tried) or 'none'})"
+        )
     finally:
-        path.chmod(0o644)
-    assert run.lines == ["app/secret.py:1:1: RES000 cannot read file: Permission denied"]
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_unreadable_file_is_one_finding(unprivileged: Unprivileged) -> None:
+    """A file without read permission is one RES000 saying so."""
+    project = unprivileged.project()
+    project.write("app/ok.py", "x = 1\n")
+    project.write("app/secret.py", "b = MockBreaker()\n").chmod(0)
+    run = unprivileged.check(project)
+    assert run.lines == ["app/secret.py:1:1: RES000 cannot read file: Permission denied"], run.err
+    assert run.code == 1
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_unreadable_tracked_file_is_one_finding_with_git(unprivileged: Unprivileged) -> None:
+    """git cannot read it either: the git prefilter must not hide the finding."""
+    project = unprivileged.project()
+    _real_git_repo(project)
+    project.write("app/ok.py", "x = 1\n")
+    project.write("app/mock.py", "b = MockBreaker()\n")
+    secret = project.write("app/secret.py", "b = MockBreaker()\n")
+    subprocess.run(["git", "add", "app"], cwd=project.root, check=True)
+    secret.chmod(0)
+    with_git = unprivileged.check(project)
+    without_git = unprivileged.check(project, "--no-git")
+    assert with_git.out == without_git.out, with_git.err
+    assert [ln.split(": ")[0] for ln in with_git.lines] == ["app/mock.py:1:5", "app/secret.py:1:1"]
+    assert with_git.codes() == ["RES002", "RES000"]
 
 
 def test_json_output_is_valid_even_with_bad_files(project: Project) -> None:
@@ -822,3 +977,62 @@ def test_git_prefilter_gives_the_same_findings(project: Project, tmp_path: Path)
         "app/untracked.py",
         "ignored/hidden_mock.py",
     ]
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_git_prefilter_does_not_trust_what_git_reads_elsewhere(project: Project) -> None:
+    """Files git greps in the index, or not at all, are read by Python: same findings."""
+    _real_git_repo(project)
+    project.write("app/assumed.py", "x = 1\n")
+    project.write("app/sparse.py", "x = 1\n")
+    os.symlink("assumed.py", project.root / "app" / "was_link.py")
+    project.write("app/tests/test_x.py", "b = MockBreaker()\n")
+    project.write("app/test_y.py", "b = MockBreaker()\n")
+    project.write("lib/ok.py", "b = DummyBreaker()\n")
+    subprocess.run(["git", "add", "app", "lib"], cwd=project.root, check=True)
+    git = ["git", "update-index"]
+    subprocess.run([*git, "--assume-unchanged", "app/assumed.py"], cwd=project.root, check=True)
+    subprocess.run([*git, "--skip-worktree", "app/sparse.py"], cwd=project.root, check=True)
+    project.write("app/assumed.py", "b = MockBreaker()\n")  # the index still says x = 1
+    project.write("app/sparse.py", "b = FakeBreaker()\n")
+    (project.root / "app" / "was_link.py").unlink()  # a link in the index, a file here
+    project.write("app/was_link.py", "b = StubBreaker()\n")
+    runs = [
+        (),
+        ("--include-tests",),
+        ("app", "lib"),
+        (".", "app/"),
+        ("app/test_y.py", "app/assumed.py"),
+        ("--include-tests", "app/tests", "."),
+    ]
+    for args in runs:
+        with_git = project.check(*args)
+        without_git = project.check("--no-git", *args)
+        assert with_git.out == without_git.out, args
+    assert sorted({ln.split(":")[0] for ln in project.check().lines}) == [
+        "app/assumed.py",
+        "app/sparse.py",
+        "app/was_link.py",
+        "lib/ok.py",
+    ]
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_git_prefilter_ignores_the_users_grep_settings(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``grep.fullName`` and friends in the user's git config change nothing."""
+    _real_git_repo(project)
+    project.write("app/sub/a.py", "b = MockBreaker()\n")
+    project.write("app/sub/b.py", "x = 1\n")
+    subprocess.run(["git", "add", "app"], cwd=project.root, check=True)
+    settings = {"grep.fullName": "true", "grep.lineNumber": "true", "grep.column": "true"}
+    monkeypatch.setenv("GIT_CONFIG_COUNT", str(len(settings)))
+    for i, (key, value) in enumerate(settings.items()):
+        monkeypatch.setenv(f"GIT_CONFIG_KEY_{i}", key)
+        monkeypatch.setenv(f"GIT_CONFIG_VALUE_{i}", value)
+    for cwd in (project.root, project.root / "app"):
+        with_git = project.check(str(project.root / "app" / "sub"), cwd=cwd)
+        without_git = project.check("--no-git", str(project.root / "app" / "sub"), cwd=cwd)
+        assert with_git.out == without_git.out
+        assert with_git.codes() == ["RES002"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import errno
 import os
 import shutil
@@ -10,6 +11,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from resilient.migration import _check, _config
 from resilient.migration._check import CheckOptions, check_file, check_files, check_source
 from resilient.migration._check_git import GitScan, git_pattern, select
@@ -255,28 +258,97 @@ def test_parallel_workers_give_the_same_findings(
 # -- the git prefilter -------------------------------------------------------------------
 
 
+def _git(cwd: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
+
+
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 def test_git_scan_reports_searched_files_and_candidates(tmp_path: Path) -> None:
-    """git lists what it searched (not ignored files) and which of them may hold a finding."""
-    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    """git lists what it read from the work tree, and which of those may hold a finding.
+
+    Searched: tracked regular files.  Not searched: ignored and untracked files,
+    symbolic links, and entries git greps in the index instead of the work tree
+    (assume-unchanged, skip-worktree).
+    """
+    _git(tmp_path, "init", "-q")
     (tmp_path / ".gitignore").write_text("gen/\n")
     (tmp_path / "a.py").write_text("b = MockBreaker()\n")
     (tmp_path / "b.py").write_text("x = 1\n")
     (tmp_path / "c.py").write_text(
         "class G:\n    def on_failure(self):\n        self.state = 'OPEN'\n"
     )
+    (tmp_path / "h.py").write_text("x = 1\n")
+    (tmp_path / "s.py").write_text("x = 1\n")
+    os.symlink("a.py", tmp_path / "l.py")
     (tmp_path / "gen").mkdir()
     (tmp_path / "gen" / "d.py").write_text("b = MockBreaker()\n")
+    _git(tmp_path, "add", ".gitignore", "a.py", "b.py", "c.py", "h.py", "s.py", "l.py")
+    _git(tmp_path, "update-index", "--assume-unchanged", "h.py")
+    _git(tmp_path, "update-index", "--skip-worktree", "s.py")
+    (tmp_path / "h.py").write_text("b = MockBreaker()\n")  # git greps the indexed copy
+    (tmp_path / "s.py").write_text("b = MockBreaker()\n")
+    (tmp_path / "u.py").write_text("b = MockBreaker()\n")  # untracked
     scan = GitScan.start(str(tmp_path), git_pattern(MockNames(extra=("Legacy*",))))
     assert scan is not None
     outcome = scan.result()
     assert outcome is not None
     searched, candidates = outcome
-    assert {"a.py", "b.py", "c.py"} <= searched
-    assert "gen/d.py" not in searched
+    assert searched == {".gitignore", "a.py", "b.py", "c.py"}
     assert candidates == {"a.py", "c.py"}
-    kept = select(["a.py", "b.py", "c.py", "gen/d.py"], [("", scan)])
-    assert kept == ["a.py", "c.py", "gen/d.py"]
+    paths = ["a.py", "b.py", "c.py", "gen/d.py", "h.py", "s.py", "l.py", "u.py"]
+    kept = select(paths, [("", scan)])
+    assert kept == ["a.py", "c.py", "gen/d.py", "h.py", "s.py", "l.py", "u.py"]
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_git_scan_can_leave_test_code_unread(tmp_path: Path) -> None:
+    """With ``skip_tests``, git does not read test code (the guard skips it anyway)."""
+    _git(tmp_path, "init", "-q")
+    for rel in ("a.py", "tests/b.py", "pkg/test_c.py", "pkg/d_test.py", "conftest.py"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("b = MockBreaker()\n")
+    _git(tmp_path, "add", ".")
+    for skip_tests, expected in ((True, {"a.py"}), (False, None)):
+        scan = GitScan.start(str(tmp_path), git_pattern(MockNames()), skip_tests=skip_tests)
+        assert scan is not None
+        outcome = scan.result()
+        assert outcome is not None
+        searched, candidates = outcome
+        assert len(searched) == 5
+        assert candidates == (expected or searched)
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_git_scan_that_complains_is_not_trusted(tmp_path: Path) -> None:
+    """Anything on git's error output (a file it could not read...) voids the scan."""
+    _git(tmp_path, "init", "-q")
+    (tmp_path / "a.py").write_text("x = 1\n")
+    _git(tmp_path, "add", "a.py")
+    # a pattern git's PCRE rejects: git says so on stderr and exits with an error
+    scan = GitScan.start(str(tmp_path), ["(?i)breaker", "(unclosed"])
+    assert scan is not None
+    assert scan.result() is None
+    assert select(["a.py"], [("", scan)]) == ["a.py"]
+
+
+def test_git_pattern_is_a_superset_of_the_python_prefilter() -> None:
+    """The "open" assignment patterns are ``_OPENING_RE``, one per leading word."""
+    from resilient.migration._check_git import OPENING_TAIL
+
+    opening = _check._OPENING_RE.pattern.decode()
+    lead = "(?:open\\w*|state|status|mode)"
+    assert opening == lead + OPENING_TAIL
+    patterns = git_pattern(MockNames())
+    for word in ("open\\w*", "stat(?:e|us)", "mode"):
+        assert f"(?i){word}{OPENING_TAIL}" in patterns
+    for word in ("breaker", "circuit", "resilient"):
+        assert f"(?i){word}" in patterns
+
+
+def test_git_is_not_used_when_a_name_has_no_literal_part() -> None:
+    """A configured name like ``?`` has no text to search for: every file is parsed."""
+    assert git_pattern(MockNames(extra=("?",))) == []
+    assert GitScan.start(".", git_pattern(MockNames(extra=("?",)))) is None
 
 
 def test_git_scan_outside_a_checkout_falls_back(tmp_path: Path) -> None:
@@ -293,3 +365,134 @@ def test_git_pattern_covers_configured_names() -> None:
     pattern = "\n".join(git_pattern(MockNames(extra=("Sim.Breaker", "Legacy*Guard"))))
     assert "sim\\.breaker" in pattern
     assert "legacy" in pattern
+
+
+# -- reading git's candidates as they come, with helpers ----------------------------------
+
+
+def _repo_with_mocks(root: Path, files: int = 30) -> None:
+    _git(root, "init", "-q")
+    for i in range(files):
+        body = ("b = MockBreaker()\n", "x = 1\n", INCIDENT_MOCK, "MockBreaker(\n")[i % 4]
+        path = root / f"pkg{i % 3}" / f"m{i}.py"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(body)
+    (root / "tests").mkdir()
+    (root / "tests" / "test_a.py").write_text("b = MockBreaker()\n")
+    _git(root, "add", ".")
+    (root / "pkg0" / "untracked.py").write_text("b = FakeBreaker()\n")
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="helpers are forked")
+@pytest.mark.parametrize("die", [False, True])
+def test_helpers_give_the_same_findings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, die: bool
+) -> None:
+    """Candidates shared with forked helpers: the findings of one process, even if one dies."""
+    from resilient.migration import _check_cli
+    from resilient.migration._config import Config
+
+    _repo_with_mocks(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    config = Config(root=tmp_path)
+    alone, missing = _check_cli.run_check(["."], config=config, jobs=1, use_git=False)
+    assert not missing
+    assert {f.code for f in alone} == {"RES000", "RES001", "RES002", "RES004"}
+    monkeypatch.setattr(_check_cli, "GIT_HELPERS_MIN_FILES", 1)
+    monkeypatch.setattr(_check_cli, "cpus", lambda: 8)  # CPUs to spare besides git's
+    made: list[int] = []
+    real_init = _check.Helpers.__init__
+
+    def init(self: _check.Helpers, options: CheckOptions, count: int) -> None:
+        made.append(count)
+        real_init(self, options, count)
+
+    monkeypatch.setattr(_check.Helpers, "__init__", init)
+    if die:
+        monkeypatch.setattr(_check, "_serve", lambda *_args: os._exit(3))
+    shared, _ = _check_cli.run_check(["."], config=config, jobs=3, use_git=True)
+    assert shared == alone
+    both, _ = _check_cli.run_check(["pkg0", ".", "pkg1/"], config=config, jobs=3)
+    assert both == alone
+    assert made == [2, 2]  # helpers did take part
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_git_failure_halfway_checks_everything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """git failing after some candidates: everything it was to rule on is checked."""
+    from resilient.migration import _check_cli, _check_git
+    from resilient.migration._config import Config
+
+    _repo_with_mocks(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    config = Config(root=tmp_path)
+    alone, _ = _check_cli.run_check(["."], config=config, jobs=1, use_git=False)
+    real_finish = _check_git.GitScan._finish
+
+    def fail(self: _check_git.GitScan) -> None:
+        real_finish(self)
+        self.ok = False
+
+    monkeypatch.setattr(_check_git.GitScan, "_finish", fail)
+    monkeypatch.setattr(_check_cli, "GIT_PARALLEL_MIN_FILES", 2)  # fork for what is left
+    for jobs in (1, 2):
+        found, _ = _check_cli.run_check(["."], config=config, jobs=jobs)
+        assert found == alone
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            (
+                *(b"class", b"def", b"breaker", b"circuit", b" ", b"\t", b"\n", b"\x0b"),
+                *(b"_", b"x9", b"(", b":", b"\xc3\xa9", b"s", b"d", b"ef", b"cla", b"ss"),
+                *(b"break", b"er"),
+            )
+        ),
+        max_size=14,
+    )
+)
+def test_breaker_definition_scan_is_the_pattern(parts: list[bytes]) -> None:
+    """The look-back scan gives exactly what the regular expression gives."""
+    text = b"".join(parts)
+    assert _check._defines_breaker(text) == (_check._BREAKER_DEF_RE.search(text) is not None)
+
+
+_TEXT_PIECES = st.sampled_from(
+    (
+        *(b"open", b"opened", b"state", b"status", b"mode", b"stat", b"true", b"True"),
+        *(b" ", b"\n", b"\t", b"=", b"==", b":", b"'", b'"', b".", b"x", b"_", b"# "),
+        *(b"import", b"mock", b"breaker", b"MockBreaker", b"patch", b"attr(", b"\xc3\xa9"),
+    )
+)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(_TEXT_PIECES, max_size=24))
+def test_opening_scan_is_finditer(parts: list[bytes]) -> None:
+    """Trying the pattern only where it can start finds what ``finditer`` finds."""
+    text = b"".join(parts).lower()
+    expected = [m.start() for m in _check._OPENING_RE.finditer(text)]
+    assert _check._opening_starts(text) == expected
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    st.lists(_TEXT_PIECES, max_size=24),
+    st.lists(st.sampled_from([b"import", b"mock", b"mockbreaker", b"x", b"ock", b"e"]), min_size=1),
+)
+def test_needle_scan_finds_the_same_lines(parts: list[bytes], needles: list[bytes]) -> None:
+    """Lines holding a needle are the lines where the needle alternation matches."""
+    text = b"".join(parts).lower()
+    starts = _check._line_starts(text)
+
+    def lines(offsets: list[int]) -> set[int]:
+        return {bisect.bisect_right(starts, p) for p in offsets}
+
+    pattern = _check._needle_pattern(tuple(needles))
+    expected = lines([m.start() for m in pattern.finditer(text)])
+    assert lines(_check._needle_lines(text, tuple(needles))) == expected
