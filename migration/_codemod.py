@@ -1,40 +1,32 @@
-"""The LibCST side of ``resilient migrate``: index and analyse one module.
+"""The analysis side of ``resilient migrate``: index and analyse one module (standard library).
 
 Two of the three passes (see :mod:`._codemod_model`):
 
 - :func:`index_module` records what every name, ``self.attr`` slot and
   function return in a module may hold, as symbolic expressions built from
-  fully qualified names (LibCST scope analysis, so aliases and relative
-  imports resolve), plus the classes the module defines;
+  fully qualified names (scope analysis, so aliases and relative imports
+  resolve), plus the classes the module defines;
 - :func:`analyze_module` evaluates those expressions with the whole tree's
   bindings and reports every construction, use and reference of a mock breaker,
   each with the edit it needs or the reason it cannot be migrated;
 - :func:`._codemod_apply.apply_edits` then applies the edits the tree-wide plan
-  (:mod:`._codemod_plan`) kept.
+  (:mod:`._codemod_plan`) kept, with LibCST.
 
-LibCST is imported at module level here: only ``resilient migrate`` imports this
-module, after checking that the ``migrate`` extra is installed.
+Both passes read the module with :mod:`ast` through :class:`._codemod_scope.Parsed`,
+which answers as LibCST's scope and position metadata would (so an edit found
+here finds its node in LibCST's tree), at a fraction of the cost.  They walk the
+tree in LibCST's order (decorators before a definition's name, a call's
+arguments in source order...), so what they report comes in the same order.
+LibCST is imported only by pass 3.
 """
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final, cast
-
-import libcst as cst
-from libcst.helpers import get_absolute_module_from_package_for_import
-from libcst.metadata import (
-    ClassScope,
-    CodeRange,
-    MetadataWrapper,
-    PositionProvider,
-    QualifiedName,
-    QualifiedNameSource,
-    Scope,
-    ScopeProvider,
-)
+from typing import Final
 
 from ._codemod_model import (
     OPAQUE,
@@ -86,9 +78,17 @@ from ._codemod_rules import (
     map_arguments,
     unsupported_attribute,
 )
+from ._codemod_scope import (
+    Parsed,
+    absolute_module,
+    call_args,
+    field_of,
+    parent_of,
+    string_literal_count,
+)
 from ._names import MockNames
 
-__all__ = ["analyze_module", "index_module"]
+__all__ = ["BREAKER_TYPE", "GET_BREAKER", "analyze_module", "index_module"]
 
 _UNION_HEADS: Final = frozenset(
     {"Optional", "Union", "Annotated", "Final", "ClassVar", "Required", "NotRequired"}
@@ -100,252 +100,327 @@ _AVAILABILITY_RE: Final = re.compile(
 _STATE_VALUES: Final = frozenset({"closed", "open", "half_open", "forced_open", "disabled"})
 _OPEN_WORDS: Final = frozenset({"open", "opened", "forced_open"})
 _CLOSED_WORDS: Final = frozenset({"closed", "close"})
+_FUNCTIONS: Final = (ast.FunctionDef, ast.AsyncFunctionDef)
+_DEFINITIONS: Final = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+_DISPLAYS: Final = (ast.List, ast.Tuple, ast.Set)
+_COMPREHENSIONS: Final = (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)
+_NOT_WALKED: Final = (ast.expr_context, ast.boolop, ast.operator, ast.unaryop, ast.cmpop)
+_STRING_PREFIX_RE: Final = re.compile(r"[A-Za-z]*")
 
 #: The names the rewritten code uses, and the fallbacks when a module already has them.
 GET_BREAKER: Final = ("get_breaker", "resilient_get_breaker")
 BREAKER_TYPE: Final = ("CircuitBreaker", "ResilientCircuitBreaker")
 
 
-# -- a parsed module with its metadata ------------------------------------------------
+# -- ast as LibCST sees it ----------------------------------------------------------------
+#
+# LibCST spells ``True``, ``False`` and ``None`` as names, a single string literal
+# as ``SimpleString`` and implicitly concatenated ones as ``ConcatenatedString``;
+# ``ast`` has a ``Constant`` for all of them.
 
 
-class _Parsed:
-    """One module parsed once, with the metadata every pass needs.
+def _name_text(node: ast.AST) -> str | None:
+    """The value of what LibCST parses as a ``Name`` (``x``, ``True``, ``None``)."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Constant) and (
+        node.value is None or node.value is True or node.value is False
+    ):
+        return str(node.value)
+    return None
 
-    Scope analysis comes from LibCST's ``ScopeProvider``; qualified names are
-    asked of it only for the ``Name`` nodes the passes look at (what
-    ``FullyQualifiedNameProvider`` would give, without computing one for every
-    node of the module), and parents are recorded by the visitors as they walk
-    (:class:`_Walker`).
-    """
 
-    def __init__(self, source: str, path: str, module: str, package: str) -> None:
-        self.path = path
-        self.module = module
-        self.package = package
-        self.tree = cst.parse_module(source)
-        wrapper = MetadataWrapper(self.tree, unsafe_skip_copy=True)
-        meta = wrapper.resolve_many([PositionProvider, ScopeProvider])
-        self.positions = cast("Mapping[cst.CSTNode, CodeRange]", meta[PositionProvider])
-        self.scopes = cast("Mapping[cst.CSTNode, Scope | None]", meta[ScopeProvider])
-        self.parents: dict[cst.CSTNode, cst.CSTNode] = {}
-        self._fqns: dict[cst.CSTNode, list[str]] = {}
+def _is_none(node: ast.AST | None) -> bool:
+    return isinstance(node, ast.Constant) and node.value is None and _name_text(node) == "None"
 
-    # positions
 
-    def line(self, node: cst.CSTNode) -> int:
-        return self.positions[node].start.line
+def _dotted_tail(node: ast.AST) -> str | None:
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return _name_text(node)
 
-    def key(self, node: cst.CSTNode) -> NodeKey:
-        return _key(node, self.positions[node])
 
-    def site_id(self, call: cst.Call) -> SiteId:
-        start = self.positions[call].start
-        return (self.path, start.line, start.column)
+def _root_name(node: ast.AST) -> str | None:
+    while isinstance(node, ast.Attribute):
+        node = node.value
+    return _name_text(node)
 
-    def code(self, node: cst.CSTNode) -> str:
-        return self.tree.code_for_node(node)
 
-    # names
+def _children(node: ast.AST) -> Iterator[ast.AST]:
+    """Child nodes in LibCST's order (source order; ``ast`` differs for a few types)."""
+    if isinstance(node, ast.Call):
+        yield node.func
+        yield from call_args(node)
+    elif isinstance(node, ast.Dict):
+        for key, value in zip(node.keys, node.values, strict=True):
+            if key is not None:
+                yield key
+            yield value
+    elif isinstance(node, ast.IfExp):
+        yield node.body
+        yield node.test
+        yield node.orelse
+    else:
+        for child in ast.iter_child_nodes(node):
+            if not isinstance(child, _NOT_WALKED):
+                yield child
 
-    def fqn_names(self, node: cst.CSTNode) -> list[str]:
-        """Fully qualified names of a name (as ``FullyQualifiedNameProvider`` gives them)."""
-        cached = self._fqns.get(node)
-        if cached is not None:
-            return cached
-        scope = self.scopes.get(node)
-        names: set[str] = set()
-        if scope is not None:
-            for q in scope.get_qualified_names_for(node):
-                full = self._absolute(q)
-                if full is not None:
-                    names.add(full)
-        result = sorted(names)
-        self._fqns[node] = result
-        return result
 
-    def _absolute(self, q: QualifiedName) -> str | None:
-        if q.source == QualifiedNameSource.BUILTIN:
-            return q.name
-        if q.source == QualifiedNameSource.IMPORT and not q.name.startswith("."):
-            return q.name
-        name = q.name
-        bare = name.lstrip(".")
-        dots = len(name) - len(bare)
-        if dots == 0:
-            return f"{self.module}.{name}"
-        bits = self.package.rsplit(".", dots - 1)
-        if not self.package or len(bits) < dots:
-            return None  # a relative import past the top-level package
-        return f"{bits[0]}.{bare}"
+@dataclass(frozen=True, slots=True)
+class _String:
+    """A string constant as LibCST sees it: one literal (``SimpleString``) or several."""
 
-    def scope_prefix(self, node: cst.CSTNode) -> str:
-        """The qualified-name prefix of the scope a binding at ``node`` lands in."""
+    simple: bool
+    raw: str  # the literal's source (prefix and quotes included) when simple
+
+    @property
+    def prefix(self) -> str:
+        match = _STRING_PREFIX_RE.match(self.raw)
+        return match.group(0) if match else ""
+
+    @property
+    def quote(self) -> str:
+        body = self.raw[len(self.prefix) :]
+        return body[:3] if body[:3] in {'"""', "'''"} else body[:1]
+
+
+def _string(parsed: Parsed, node: ast.Constant) -> _String | None:
+    """How LibCST parses a ``str``/``bytes`` constant; None for an f-string's text part."""
+    if not isinstance(node.value, (str, bytes)) or isinstance(parent_of(node), ast.JoinedStr):
+        return None
+    raw = parsed.segment(node)
+    return _String(string_literal_count(raw) == 1, raw)
+
+
+def _is_simple_str(parsed: Parsed, node: ast.AST) -> bool:
+    """A single ``str`` literal (a ``SimpleString`` whose value is text)."""
+    if not isinstance(node, ast.Constant) or not isinstance(node.value, str):
+        return False
+    info = _string(parsed, node)
+    return info is not None and info.simple
+
+
+# -- a parsed module, with the helpers both passes use --------------------------------------
+
+
+class _Module(Parsed):
+    """A :class:`Parsed` module with the symbolic view the passes build on."""
+
+    def scope_prefix(self, node: ast.AST, *, inclusive: bool = False) -> str:
+        """The qualified-name prefix of the scope a binding at ``node`` lands in.
+
+        ``inclusive`` counts ``node`` itself (the name of a ``def`` or ``class``
+        belongs to it in LibCST's tree).
+        """
         parts: list[str] = []
-        current = self.parents.get(node)
+        current = node if inclusive else parent_of(node)
         while current is not None:
-            if isinstance(current, cst.ClassDef):
-                parts.append(current.name.value)
-            elif isinstance(current, cst.FunctionDef):
+            if isinstance(current, ast.ClassDef):
+                parts.append(current.name)
+            elif isinstance(current, _FUNCTIONS):
                 parts.append("<locals>")
-                parts.append(current.name.value)
-            current = self.parents.get(current)
+                parts.append(current.name)
+            current = parent_of(current)
         parts.reverse()
         return ".".join([self.module, *parts]) if parts else self.module
 
-    # symbolic expressions
-
-    def sym(self, node: cst.BaseExpression) -> Sym:
+    def sym(self, node: ast.AST) -> Sym:
         """The symbolic value of an expression (see :mod:`._codemod_resolve`)."""
-        if isinstance(node, cst.Name):
+        if isinstance(node, ast.Name):
             refs = [Ref(name) for name in self.fqn_names(node)]
             if not refs:
                 return OPAQUE
             return refs[0] if len(refs) == 1 else AnyOf(tuple(refs))
-        if isinstance(node, cst.Attribute):
-            return Attr(self.sym(node.value), node.attr.value)
-        if isinstance(node, cst.Subscript):
+        text = _name_text(node)
+        if text is not None:  # True, False, None: builtins to LibCST's scope analysis
+            return Ref(f"builtins.{text}")
+        if isinstance(node, ast.Attribute):
+            return Attr(self.sym(node.value), node.attr)
+        if isinstance(node, ast.Subscript):
             return Item(self.sym(node.value))
-        if isinstance(node, cst.Call):
+        if isinstance(node, ast.Call):
             return CallOf(self.sym(node.func), self.site_id(node))
-        if isinstance(node, cst.Await):
-            return self.sym(node.expression)
-        if isinstance(node, cst.BooleanOperation):
-            return AnyOf((self.sym(node.left), self.sym(node.right)))
-        if isinstance(node, cst.IfExp):
+        if isinstance(node, ast.Await):
+            return self.sym(node.value)
+        if isinstance(node, ast.BoolOp):  # LibCST nests `a or b or c` to the left
+            out = self.sym(node.values[0])
+            for value in node.values[1:]:
+                out = AnyOf((out, self.sym(value)))
+            return out
+        if isinstance(node, ast.IfExp):
             return AnyOf((self.sym(node.body), self.sym(node.orelse)))
-        if isinstance(node, cst.NamedExpr):
+        if isinstance(node, ast.NamedExpr):
             return self.sym(node.value)
         return OPAQUE
 
-    def detached_sym(self, node: cst.BaseExpression) -> Sym:
+    def detached_sym(self, node: ast.AST) -> Sym:
         """The value of a name parsed from a string annotation (module globals)."""
-        if isinstance(node, cst.Name):
-            return Ref(f"{self.module}.{node.value}")
-        if isinstance(node, cst.Attribute):
-            return Attr(self.detached_sym(node.value), node.attr.value)
+        text = _name_text(node)
+        if text is not None:
+            return Ref(f"{self.module}.{text}")
+        if isinstance(node, ast.Attribute):
+            return Attr(self.detached_sym(node.value), node.attr)
         return OPAQUE
 
-    def annotation_syms(self, expr: cst.BaseExpression) -> tuple[Sym, ...]:
+    def annotation_syms(self, expr: ast.AST) -> tuple[Sym, ...]:
         """The classes an annotation says a value is (``X``, ``X | None``, ``"X"``...)."""
         out: list[Sym] = []
-        for member, detached in _annotation_members(expr, detached=False):
+        for member, detached in _annotation_members(self, expr, detached=False):
             out.append(self.detached_sym(member) if detached else self.sym(member))
         return tuple(out)
 
+    def element_key(self, element: ast.expr) -> NodeKey:
+        """The key of a list/tuple/set element (LibCST's ``Element`` holds its parentheses)."""
+        if isinstance(element, ast.Starred):
+            return self.key(element, "StarredElement")
+        start, end = self.outer_span(element)
+        return ("Element", start[0], start[1], end[0], end[1])
 
-_PARSED: dict[tuple[str, str, str, str], _Parsed] = {}
+    def decorator_line(self, expr: ast.expr) -> int:
+        """The line of the ``@`` before a decorator expression."""
+        at = self.prev_significant(self.outer_span(expr)[0])
+        return at[0] if at is not None else self.line(expr)
+
+
+_PARSED: dict[tuple[str, str, str, str], _Module] = {}
 _PARSED_LIMIT: Final = 256
 
 
-def _parse(source: str, path: str, module: str, package: str) -> _Parsed:
+def _parse(source: str, path: str, module: str, package: str) -> _Module:
     """Parse once per process: pass 1 and pass 2 read the same module."""
     key = (path, module, package, source)
     parsed = _PARSED.get(key)
     if parsed is None:
-        parsed = _Parsed(source, path, module, package)
+        parsed = _Module(source, path, module, package)
         if len(_PARSED) >= _PARSED_LIMIT:
             _PARSED.pop(next(iter(_PARSED)))
         _PARSED[key] = parsed
     return parsed
 
 
-class _Walker(cst.CSTVisitor):
-    """A visitor that records each node's parent in ``parsed.parents`` as it walks."""
+class _StringAnnotation:
+    """The expression in a string annotation, parsed on its own (module globals)."""
 
-    def __init__(self, parsed: _Parsed) -> None:
-        super().__init__()
-        self.p = parsed
-        self._stack: list[cst.CSTNode] = []
+    def __init__(self, text: str, expr: ast.expr, parsed: _Module, shift: int) -> None:
+        self.text = text
+        self.expr = expr
+        self.parsed = parsed
+        self.shift = shift  # characters put in front of the text to parse it
 
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        if self._stack:
-            self.p.parents[node] = self._stack[-1]
-        self._stack.append(node)
-        return super().on_visit(node)
+    def _offset(self, pos: tuple[int, int]) -> int:
+        line, col = pos
+        return sum(len(ln) for ln in self.parsed.lines[: line - 1]) + col - self.shift
 
-    def on_leave(self, original_node: cst.CSTNode) -> None:
-        super().on_leave(original_node)
-        self._stack.pop()
+    def replace(self, nodes: Sequence[ast.AST], new: str) -> str:
+        """The text with each of ``nodes`` (parentheses included) replaced by ``new``."""
+        spans = sorted(
+            (self._offset(a), self._offset(b)) for a, b in map(self.parsed.outer_span, nodes)
+        )
+        outer: list[tuple[int, int]] = []
+        for start, end in spans:
+            if outer and start < outer[-1][1]:
+                continue  # inside a node already replaced (`A.B` when `A` matched too)
+            outer.append((start, end))
+        out = self.text
+        for start, end in reversed(outer):
+            out = out[:start] + new + out[end:]
+        return out
 
 
-def _key(node: cst.CSTNode, where: CodeRange) -> NodeKey:
-    return (
-        type(node).__name__,
-        where.start.line,
-        where.start.column,
-        where.end.line,
-        where.end.column,
-    )
+def _parse_string_annotation(parsed: Parsed, node: ast.Constant) -> _StringAnnotation | None:
+    """What LibCST's ``parse_expression`` makes of a string annotation, or None."""
+    value = node.value
+    if not isinstance(value, str) or len(value) > 500:
+        return None
+    text = value.strip()
+    wrapped, shift = text, 0
+    try:
+        ast.parse(text, mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        if not text.startswith("*") or text.startswith("**"):
+            return None
+        wrapped, shift = f"[{text}]", 1  # LibCST parses a starred expression on its own
+        try:
+            tree = ast.parse(wrapped, mode="eval")
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            return None
+        if not (
+            isinstance(tree.body, ast.List)
+            and len(tree.body.elts) == 1
+            and isinstance(tree.body.elts[0], ast.Starred)
+        ):
+            return None
+    module = _Module(wrapped, parsed.path, parsed.module, parsed.package)
+    statement = module.tree.body[0]
+    assert isinstance(statement, ast.Expr)
+    expr = statement.value
+    if shift:
+        assert isinstance(expr, ast.List)
+        expr = expr.elts[0]
+    return _StringAnnotation(text, expr, module, shift)
 
 
 def _annotation_members(
-    expr: cst.BaseExpression, *, detached: bool
-) -> Iterator[tuple[cst.Name | cst.Attribute, bool]]:
-    if isinstance(expr, (cst.Name, cst.Attribute)):
+    parsed: _Module, expr: ast.AST, *, detached: bool
+) -> Iterator[tuple[ast.AST, bool]]:
+    if isinstance(expr, ast.Attribute) or _name_text(expr) is not None:
         yield expr, detached
-    elif isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.BitOr):
-        yield from _annotation_members(expr.left, detached=detached)
-        yield from _annotation_members(expr.right, detached=detached)
-    elif isinstance(expr, cst.Subscript):
+    elif isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.BitOr):
+        yield from _annotation_members(parsed, expr.left, detached=detached)
+        yield from _annotation_members(parsed, expr.right, detached=detached)
+    elif isinstance(expr, ast.Subscript):
         head = expr.value
         head_name = (
-            head.value
-            if isinstance(head, cst.Name)
-            else head.attr.value
-            if isinstance(head, cst.Attribute)
+            head.id
+            if isinstance(head, ast.Name)
+            else head.attr
+            if isinstance(head, ast.Attribute)
             else None
         )
         if head_name in _UNION_HEADS:
-            for i, element in enumerate(expr.slice):
+            for i, element in enumerate(_subscript_elements(parsed, expr)):
                 if head_name == "Annotated" and i > 0:
                     break
-                if isinstance(element.slice, cst.Index):
-                    yield from _annotation_members(element.slice.value, detached=detached)
-    elif isinstance(expr, cst.SimpleString):
-        inner = _parse_string_annotation(expr)
+                if isinstance(element, ast.Slice):
+                    continue  # LibCST: a Slice, not an Index
+                value = element.value if isinstance(element, ast.Starred) else element
+                yield from _annotation_members(parsed, value, detached=detached)
+    elif isinstance(expr, ast.Constant) and _is_simple_str(parsed, expr):
+        inner = _parse_string_annotation(parsed, expr)
         if inner is not None:
-            yield from _annotation_members(inner, detached=True)
+            yield from _annotation_members(inner.parsed, inner.expr, detached=True)
 
 
-def _parse_string_annotation(node: cst.SimpleString) -> cst.BaseExpression | None:
-    value = node.evaluated_value
-    if not isinstance(value, str) or len(value) > 500:
-        return None
-    try:
-        return cst.parse_expression(value.strip())
-    except Exception:  # any parser error: the string is prose, not an annotation
-        return None
+def _subscript_elements(parsed: Parsed, node: ast.Subscript) -> list[ast.expr]:
+    """LibCST's ``SubscriptElement`` values: ``X[a, b]`` has two, ``X[(a, b)]`` one."""
+    sl = node.slice
+    if isinstance(sl, ast.Tuple) and sl.elts:
+        segment = parsed.segment(sl)
+        parenthesized = (
+            segment.startswith("(")
+            and segment.endswith(")")
+            and parsed.outer_span(sl.elts[0])[0] != parsed.start(sl)
+        )
+        if not parenthesized:
+            return list(sl.elts)
+    return [sl]
 
 
-def _dotted_tail(node: cst.BaseExpression) -> str | None:
-    if isinstance(node, cst.Name):
-        return node.value
-    if isinstance(node, cst.Attribute):
-        return node.attr.value
-    return None
-
-
-def _root_name(node: cst.BaseExpression) -> str | None:
-    while isinstance(node, cst.Attribute):
-        node = node.value
-    return node.value if isinstance(node, cst.Name) else None
-
-
-def _catches_import_error(node: cst.BaseExpression | None) -> bool:
+def _catches_import_error(node: ast.AST | None) -> bool:
     if node is None:
         return False
-    if isinstance(node, cst.Tuple):
-        return any(_catches_import_error(e.value) for e in node.elements)
+    if isinstance(node, ast.Tuple):
+        return any(
+            _catches_import_error(e.value if isinstance(e, ast.Starred) else e) for e in node.elts
+        )
     return _dotted_tail(node) in {"ImportError", "ModuleNotFoundError"}
 
 
-def _availability_flag(test: cst.BaseExpression) -> str | None:
-    if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
-        test = test.expression
-    if isinstance(test, cst.Comparison) and len(test.comparisons) == 1:
-        right = test.comparisons[0].comparator
-        if isinstance(right, cst.Name) and right.value == "None":
+def _availability_flag(test: ast.AST) -> str | None:
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        test = test.operand
+    if isinstance(test, ast.Compare) and len(test.ops) == 1:
+        if _is_none(test.comparators[0]):
             test = test.left
         else:
             return None
@@ -355,48 +430,280 @@ def _availability_flag(test: cst.BaseExpression) -> str | None:
     return None
 
 
-# -- pass 1: the index ----------------------------------------------------------------
+def _in_except_handler(handler: ast.AST) -> bool:
+    """An ``except`` clause (LibCST's ``ExceptHandler``; ``except*`` is another node)."""
+    return isinstance(handler, ast.ExceptHandler) and not isinstance(
+        parent_of(handler), getattr(ast, "TryStar", ())
+    )
 
 
-@dataclass
-class _ClassCollector:
-    fqn: str
-    node: cst.ClassDef
-    methods: set[str] = field(default_factory=set)
-    async_methods: set[str] = field(default_factory=set)
-    properties: set[str] = field(default_factory=set)
-    init: tuple[Param, ...] | None = None
-
-
-def _decorator_names(node: cst.FunctionDef) -> set[str]:
+def _decorator_names(node: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
     out: set[str] = set()
-    for d in node.decorators:
-        expr = d.decorator
-        if isinstance(expr, cst.Call):
-            expr = expr.func
+    for decorator in node.decorator_list:
+        expr = decorator.func if isinstance(decorator, ast.Call) else decorator
         tail = _dotted_tail(expr)
         if tail is not None:
             out.add(tail)
     return out
 
 
-def _ordered_params(params: cst.Parameters) -> Iterator[tuple[cst.Param, ParamKind]]:
-    for p in params.posonly_params:
-        yield p, "positional"
-    for p in params.params:
-        yield p, "positional"
-    if isinstance(params.star_arg, cst.Param):
-        yield params.star_arg, "var_positional"
-    for p in params.kwonly_params:
-        yield p, "keyword"
-    if isinstance(params.star_kwarg, cst.Param):
-        yield params.star_kwarg, "var_keyword"
+def _ordered_params(args: ast.arguments) -> Iterator[tuple[ast.arg, ParamKind, bool]]:
+    """``(parameter, kind, has a default)`` in LibCST's order."""
+    positional = [*args.posonlyargs, *args.args]
+    first_default = len(positional) - len(args.defaults)
+    for i, p in enumerate(positional):
+        yield p, "positional", i >= first_default
+    if args.vararg is not None:
+        yield args.vararg, "var_positional", False
+    for p, default in zip(args.kwonlyargs, args.kw_defaults, strict=True):
+        yield p, "keyword", default is not None
+    if args.kwarg is not None:
+        yield args.kwarg, "var_keyword", False
 
 
-class _Indexer(_Walker):
+def _param_defaults(args: ast.arguments) -> dict[int, ast.expr]:
+    """Parameter node id -> its default value."""
+    positional = [*args.posonlyargs, *args.args]
+    out = {
+        id(p): d
+        for p, d in zip(
+            positional[len(positional) - len(args.defaults) :], args.defaults, strict=True
+        )
+    }
+    for p, default in zip(args.kwonlyargs, args.kw_defaults, strict=True):
+        if default is not None:
+            out[id(p)] = default
+    return out
+
+
+def _param_of_default(args: ast.arguments, value: ast.AST) -> ast.arg | None:
+    positional = [*args.posonlyargs, *args.args]
+    for p, d in zip(positional[len(positional) - len(args.defaults) :], args.defaults, strict=True):
+        if d is value:
+            return p
+    for p, default in zip(args.kwonlyargs, args.kw_defaults, strict=True):
+        if default is value:
+            return p
+    return None
+
+
+_TRIES: Final[tuple[type[ast.Try], ...]] = (
+    ast.Try,
+    *((ast.TryStar,) if hasattr(ast, "TryStar") else ()),
+)
+_COMPOUND: Final = (
+    ast.FunctionDef,
+    ast.AsyncFunctionDef,
+    ast.ClassDef,
+    ast.If,
+    ast.For,
+    ast.AsyncFor,
+    ast.While,
+    ast.With,
+    ast.AsyncWith,
+    ast.Try,
+    ast.Match,
+    *((ast.TryStar,) if hasattr(ast, "TryStar") else ()),
+)
+
+
+def _is_suite(parsed: Parsed, statements: list[ast.stmt]) -> bool:
+    """A body on its header's line (LibCST's ``SimpleStatementSuite``: ``if x: y()``)."""
+    first = statements[0]
+    line = parsed.lines[first.lineno - 1]
+    return bool(line[: parsed.start(first)[1]].strip())
+
+
+def _last_block(node: ast.stmt) -> list[ast.stmt] | ast.If:
+    """The block a compound statement ends with (an ``elif`` as its ``If``)."""
+    if isinstance(node, ast.If):
+        if _is_elif(node):
+            inner = node.orelse[0]
+            assert isinstance(inner, ast.If)
+            return inner
+        return node.orelse or node.body
+    if isinstance(node, (ast.For, ast.AsyncFor, ast.While)):
+        return node.orelse or node.body
+    if isinstance(node, ast.Match):
+        return node.cases[-1].body if node.cases else []
+    if isinstance(node, _TRIES):
+        handlers = node.handlers
+        return node.finalbody or node.orelse or (handlers[-1].body if handlers else node.body)
+    body: list[ast.stmt] = getattr(node, "body", [])
+    return body
+
+
+def _arg_wrapper(node: ast.AST) -> tuple[ast.AST, ast.AST] | None:
+    """``(the argument, the call or class)`` when ``node`` is what LibCST wraps in an ``Arg``."""
+    parent = parent_of(node)
+    where = field_of(node)
+    if isinstance(parent, ast.Call) and where == "args":
+        return node, parent
+    if isinstance(parent, ast.ClassDef) and where == "bases":
+        return node, parent
+    if isinstance(parent, ast.keyword):
+        owner = parent_of(parent)
+        if owner is not None:
+            return parent, owner
+    if isinstance(parent, ast.Starred) and where == "value":
+        owner = parent_of(parent)
+        if isinstance(owner, (ast.Call, ast.ClassDef)) and field_of(parent) in {"args", "bases"}:
+            return parent, owner
+    return None
+
+
+def _is_elif(node: ast.If) -> bool:
+    """An ``if`` in ``orelse`` that is spelled ``elif`` (LibCST nests it, no ``Else``)."""
+    if len(node.orelse) != 1 or not isinstance(node.orelse[0], ast.If):
+        return False
+    inner = node.orelse[0]
+    return inner.lineno != node.lineno and (
+        inner.col_offset == node.col_offset and inner.lineno > node.lineno
+    )
+
+
+# -- walking ast in LibCST's order ------------------------------------------------------------
+
+
+class _Walk:
+    """Visits a module's nodes in LibCST's order.
+
+    ``visit_X(node)`` (may return False to skip the children) and ``leave_X(node)``
+    are looked up by the ``ast`` class name; :meth:`block` is called when a
+    statement body is entered (LibCST's ``Module``, ``IndentedBlock`` or
+    ``SimpleStatementSuite``), :meth:`decorator` before a decorator expression.
+    """
+
+    def __init__(self, parsed: _Module) -> None:
+        self.p = parsed
+
+    def run(self) -> None:
+        self.block(self.p.tree.body, suite=False)
+        for stmt in self.p.tree.body:
+            self.walk(stmt)
+
+    def walk(self, node: ast.AST) -> None:
+        name = type(node).__name__
+        visit = getattr(self, f"visit_{name}", None)
+        if visit is None or visit(node) is not False:
+            self.children(node)
+        leave = getattr(self, f"leave_{name}", None)
+        if leave is not None:
+            leave(node)
+
+    def walk_all(self, nodes: Sequence[ast.AST | None]) -> None:
+        for node in nodes:
+            if node is not None:
+                self.walk(node)
+
+    def body(self, statements: list[ast.stmt]) -> None:
+        self.block(statements, suite=_is_suite(self.p, statements))
+        for stmt in statements:
+            self.walk(stmt)
+
+    def block(self, statements: list[ast.stmt], *, suite: bool) -> None:
+        """A statement body is entered (before its statements)."""
+
+    def decorator(self, expr: ast.expr) -> None:
+        """A decorator is entered (before its expression)."""
+
+    def children(self, node: ast.AST) -> None:
+        if isinstance(node, _FUNCTIONS):
+            for expr in node.decorator_list:
+                self.decorator(expr)
+                self.walk(expr)
+            self.parameters(node.args)
+            if node.returns is not None:
+                self.walk(node.returns)
+            self.body(node.body)
+        elif isinstance(node, ast.ClassDef):
+            for expr in node.decorator_list:
+                self.decorator(expr)
+                self.walk(expr)
+            self.walk_all(node.bases)
+            self.walk_all(node.keywords)
+            self.body(node.body)
+        elif isinstance(node, ast.Lambda):
+            self.parameters(node.args)
+            self.walk(node.body)
+        elif isinstance(node, (ast.For, ast.AsyncFor)):
+            self.walk(node.target)
+            self.walk(node.iter)
+            self.body(node.body)
+            if node.orelse:
+                self.body(node.orelse)
+        elif isinstance(node, ast.While):
+            self.walk(node.test)
+            self.body(node.body)
+            if node.orelse:
+                self.body(node.orelse)
+        elif isinstance(node, ast.If):
+            self.walk(node.test)
+            self.body(node.body)
+            if _is_elif(node):
+                self.walk(node.orelse[0])
+            elif node.orelse:
+                self.body(node.orelse)
+        elif isinstance(node, (ast.With, ast.AsyncWith)):
+            self.walk_all(node.items)
+            self.body(node.body)
+        elif isinstance(node, _TRIES):
+            self.body(node.body)
+            for handler in node.handlers:
+                self.walk(handler)
+            if node.orelse:
+                self.body(node.orelse)
+            if node.finalbody:
+                self.body(node.finalbody)
+        elif isinstance(node, ast.ExceptHandler):
+            if node.type is not None:
+                self.walk(node.type)
+            self.body(node.body)
+        elif isinstance(node, ast.match_case):
+            self.walk(node.pattern)
+            if node.guard is not None:
+                self.walk(node.guard)
+            self.body(node.body)
+        elif isinstance(node, _COMPREHENSIONS):
+            if isinstance(node, ast.DictComp):
+                self.walk(node.key)
+                self.walk(node.value)
+            else:
+                self.walk(node.elt)
+            self.walk_all(node.generators)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            pass  # LibCST's visitors here never look inside
+        else:
+            for child in _children(node):
+                self.walk(child)
+
+    def parameters(self, args: ast.arguments) -> None:
+        defaults = _param_defaults(args)
+        for param, _kind, _ in _ordered_params(args):
+            if param.annotation is not None:
+                self.walk(param.annotation)
+            default = defaults.get(id(param))
+            if default is not None:
+                self.walk(default)
+
+
+# -- pass 1: the index --------------------------------------------------------------------
+
+
+@dataclass
+class _ClassCollector:
+    fqn: str
+    node: ast.ClassDef
+    methods: set[str] = field(default_factory=set)
+    async_methods: set[str] = field(default_factory=set)
+    properties: set[str] = field(default_factory=set)
+    init: tuple[Param, ...] | None = None
+
+
+class _Indexer(_Walk):
     """Collects a module's bindings (pass 1)."""
 
-    def __init__(self, parsed: _Parsed, names: MockNames) -> None:
+    def __init__(self, parsed: _Module, names: MockNames) -> None:
         super().__init__(parsed)
         self.names = names
         self.bindings: dict[str, list[Sym]] = {}
@@ -410,208 +717,211 @@ class _Indexer(_Walker):
         if sym not in entries:
             entries.append(sym)
 
-    def _def_fqn(self, name: cst.Name) -> str:
-        names = self.p.fqn_names(name)
-        return names[0] if names else f"{self.p.scope_prefix(name)}.{name.value}"
+    def _def_fqn(self, node: ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) -> str:
+        names = self.p.fqn_names(node)
+        return names[0] if names else f"{self.p.scope_prefix(node, inclusive=True)}.{node.name}"
 
     # definitions
 
-    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
-        fqn = self._def_fqn(node.name)
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        fqn = self._def_fqn(node)
         self.bind(fqn, DefClass(fqn))
         self.class_stack.append(_ClassCollector(fqn, node))
         self.scope.append(("class", fqn))
-        return True
 
-    def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
+    def leave_ClassDef(self, node: ast.ClassDef) -> None:
         col = self.class_stack.pop()
         self.scope.pop()
         self.classes.append(
             ClassInfo(
                 fqn=col.fqn,
                 path=self.p.path,
-                line=self.p.line(original_node),
-                name=original_node.name.value,
-                is_mock=self.names.matches(original_node.name.value),
-                top_level=isinstance(self.p.parents.get(original_node), cst.Module),
-                bases=tuple(self.p.sym(a.value) for a in original_node.bases if not a.keyword),
+                line=self.p.line(node),
+                name=node.name,
+                is_mock=self.names.matches(node.name),
+                top_level=isinstance(parent_of(node), ast.Module),
+                bases=tuple(
+                    self.p.sym(b.value if isinstance(b, ast.Starred) else b) for b in node.bases
+                ),
                 init=col.init,
                 methods=frozenset(col.methods),
                 async_methods=frozenset(col.async_methods),
                 properties=frozenset(col.properties),
-                fallback=self._fallback(original_node),
+                fallback=self._fallback(node),
             )
         )
 
-    def _fallback(self, node: cst.CSTNode) -> str | None:
+    def _fallback(self, node: ast.AST) -> str | None:
         current = node
         while True:
-            parent = self.p.parents.get(current)
-            if parent is None or isinstance(parent, (cst.FunctionDef, cst.ClassDef)):
+            parent = parent_of(current)
+            if parent is None or isinstance(parent, _DEFINITIONS):
                 return None
-            if isinstance(parent, cst.ExceptHandler) and _catches_import_error(parent.type):
-                return "defined in an `except ImportError:` branch"
-            if isinstance(parent, cst.If):
+            if _in_except_handler(parent):
+                assert isinstance(parent, ast.ExceptHandler)
+                if _catches_import_error(parent.type):
+                    return "defined in an `except ImportError:` branch"
+            if isinstance(parent, ast.If):
                 flag = _availability_flag(parent.test)
                 if flag is not None:
                     return f"defined in a branch on `{flag}`"
             current = parent
 
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-        fqn = self._def_fqn(node.name)
+    def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        fqn = self._def_fqn(node)
         self.bind(fqn, DefFunc(fqn))
         owner = self.class_stack[-1] if self.scope and self.scope[-1][0] == "class" else None
         decorators = _decorator_names(node)
-        name = node.name.value
+        name = node.name
+        params = list(_ordered_params(node.args))
         if owner is not None:
             owner.methods.add(name)
-            if node.asynchronous is not None:
+            if isinstance(node, ast.AsyncFunctionDef):
                 owner.async_methods.add(name)
             if decorators & {"property", "cached_property"}:
                 owner.properties.add(name)
             if name == "__init__":
-                owner.init = tuple(
-                    Param(p.name.value, kind, p.default is not None)
-                    for p, kind in list(_ordered_params(node.params))[1:]
-                )
+                owner.init = tuple(Param(p.arg, kind, default) for p, kind, default in params[1:])
+        defaults = _param_defaults(node.args)
         first = owner is not None and "staticmethod" not in decorators
-        for param, _kind in _ordered_params(node.params):
+        for param, _kind, _ in params:
             value: Sym
             if first and owner is not None:
                 if "classmethod" in decorators:
                     value = DefClass(owner.fqn)
                 else:
                     value = SelfOf(owner.fqn)
-                    for q in self.p.fqn_names(param.name):
+                    for q in self.p.fqn_names(param):
                         self.self_params[q] = owner.fqn
             else:
                 parts: list[Sym] = []
                 if param.annotation is not None:
-                    parts.append(Annotated(self.p.annotation_syms(param.annotation.annotation)))
-                if param.default is not None:
-                    parts.append(self.p.sym(param.default))
+                    parts.append(Annotated(self.p.annotation_syms(param.annotation)))
+                default = defaults.get(id(param))
+                if default is not None:
+                    parts.append(self.p.sym(default))
                 value = AnyOf(tuple(parts)) if parts else OPAQUE
             first = False
-            for q in self.p.fqn_names(param.name):
+            for q in self.p.fqn_names(param):
                 self.bind(q, value)
         self.scope.append(("func", fqn))
-        return True
 
-    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def leave_FunctionDef(self, node: ast.AST) -> None:
         self.scope.pop()
 
-    def visit_Return(self, node: cst.Return) -> None:
+    leave_AsyncFunctionDef = leave_FunctionDef
+
+    def visit_Return(self, node: ast.Return) -> None:
         if node.value is not None and self.scope and self.scope[-1][0] == "func":
             self.bind(f"{self.scope[-1][1]}()", self.p.sym(node.value))
 
     # assignments
 
-    def visit_Assign(self, node: cst.Assign) -> None:
+    def visit_Assign(self, node: ast.Assign) -> None:
         value = self.p.sym(node.value)
         for target in node.targets:
-            self._assign(target.target, node.value, value)
+            self._assign(target, node.value, value)
 
-    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
-        self._assign(
-            node.target, None, Annotated(self.p.annotation_syms(node.annotation.annotation))
-        )
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        self._assign(node.target, None, Annotated(self.p.annotation_syms(node.annotation)))
         if node.value is not None:
             self._assign(node.target, node.value, self.p.sym(node.value))
 
-    def visit_For(self, node: cst.For) -> None:
+    def visit_For(self, node: ast.For | ast.AsyncFor) -> None:
         self._assign(node.target, None, IterOf(self.p.sym(node.iter)))
 
-    def visit_CompFor(self, node: cst.CompFor) -> None:
+    visit_AsyncFor = visit_For
+
+    def visit_comprehension(self, node: ast.comprehension) -> None:
         self._assign(node.target, None, IterOf(self.p.sym(node.iter)))
 
-    def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
+    def visit_NamedExpr(self, node: ast.NamedExpr) -> None:
         self._assign(node.target, node.value, self.p.sym(node.value))
 
-    def visit_WithItem(self, node: cst.WithItem) -> None:
-        if node.asname is not None:
-            self._assign(node.asname.name, None, OPAQUE)
+    def visit_withitem(self, node: ast.withitem) -> None:
+        if node.optional_vars is not None:
+            self._assign(node.optional_vars, None, OPAQUE)
 
-    def visit_Call(self, node: cst.Call) -> None:
+    def visit_Call(self, node: ast.Call) -> None:
         # self._breakers.setdefault(name, MockBreaker(name)) stores an item
         func = node.func
-        if (
-            isinstance(func, cst.Attribute)
-            and func.attr.value == "setdefault"
-            and len(node.args) == 2
-        ):
+        args = call_args(node)
+        if isinstance(func, ast.Attribute) and func.attr == "setdefault" and len(args) == 2:
+            second = args[1]
+            value = second.value if isinstance(second, (ast.keyword, ast.Starred)) else second
             for key in self._item_keys(func.value):
-                self.bind(key, self.p.sym(node.args[1].value))
+                self.bind(key, self.p.sym(value))
 
-    def _slot(self, node: cst.BaseExpression) -> str | None:
-        if isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name):
+    def _slot(self, node: ast.AST) -> str | None:
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
             for q in self.p.fqn_names(node.value):
                 cls = self.self_params.get(q)
                 if cls is not None:
-                    return f"{cls}#{node.attr.value}"
+                    return f"{cls}#{node.attr}"
         return None
 
-    def _item_keys(self, container: cst.BaseExpression) -> list[str]:
+    def _item_keys(self, container: ast.AST) -> list[str]:
         slot = self._slot(container)
         if slot is not None:
             return [f"{slot}[]"]
-        if isinstance(container, cst.Name):
+        if isinstance(container, ast.Name):
             return [f"{q}[]" for q in self.p.fqn_names(container)]
         return []
 
-    def _assign(
-        self, target: cst.BaseExpression, value: cst.BaseExpression | None, sym: Sym
-    ) -> None:
-        if isinstance(target, cst.Name):
-            names = self.p.fqn_names(target) or [f"{self.p.scope_prefix(target)}.{target.value}"]
+    def _assign(self, target: ast.AST, value: ast.AST | None, sym: Sym) -> None:
+        if isinstance(target, ast.Name):
+            names = self.p.fqn_names(target) or [f"{self.p.scope_prefix(target)}.{target.id}"]
             for q in names:
                 self.bind(q, sym)
-        elif isinstance(target, (cst.Tuple, cst.List)):
-            values: Sequence[cst.BaseElement] | None = None
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            values: Sequence[ast.expr] | None = None
             if (
-                isinstance(value, (cst.Tuple, cst.List))
-                and len(value.elements) == len(target.elements)
-                and not any(isinstance(e, cst.StarredElement) for e in value.elements)
+                isinstance(value, (ast.Tuple, ast.List))
+                and len(value.elts) == len(target.elts)
+                and not any(isinstance(e, ast.Starred) for e in value.elts)
             ):
-                values = value.elements
-            for i, element in enumerate(target.elements):
-                if isinstance(element, cst.StarredElement):
+                values = value.elts
+            for i, element in enumerate(target.elts):
+                if isinstance(element, ast.Starred):
                     self._assign(element.value, None, OPAQUE)
                 elif values is not None:
-                    self._assign(element.value, values[i].value, self.p.sym(values[i].value))
+                    self._assign(element, values[i], self.p.sym(values[i]))
                 else:
-                    self._assign(element.value, None, ElemOf(sym, i))
-        elif isinstance(target, cst.Attribute):
+                    self._assign(element, None, ElemOf(sym, i))
+        elif isinstance(target, ast.Attribute):
             slot = self._slot(target)
             if slot is not None:
                 self.bind(slot, sym)
-        elif isinstance(target, cst.Subscript):
+        elif isinstance(target, ast.Subscript):
             for key in self._item_keys(target.value):
                 self.bind(key, sym)
-        elif isinstance(target, cst.StarredElement):
+        elif isinstance(target, ast.Starred):
             self._assign(target.value, None, OPAQUE)
 
     # imports
 
-    def visit_Import(self, node: cst.Import) -> bool:
+    def visit_Import(self, node: ast.Import) -> bool:
         prefix = self.p.scope_prefix(node)
         for alias in node.names:
-            if alias.evaluated_alias is not None:
-                self.bind(f"{prefix}.{alias.evaluated_alias}", ImportRef(alias.evaluated_name))
+            if alias.asname is not None:
+                self.bind(f"{prefix}.{alias.asname}", ImportRef(alias.name))
             else:
-                top = alias.evaluated_name.split(".")[0]
+                top = alias.name.split(".")[0]
                 self.bind(f"{prefix}.{top}", ImportRef(top))
         return False
 
-    def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
-        if isinstance(node.names, cst.ImportStar):
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> bool:
+        if any(alias.name == "*" for alias in node.names):
             return False
-        module = get_absolute_module_from_package_for_import(self.p.package or None, node)
+        module = absolute_module(self.p.package or None, node)
         if module is None:
             return False
         prefix = self.p.scope_prefix(node)
         for alias in node.names:
-            local = alias.evaluated_alias or alias.evaluated_name
-            self.bind(f"{prefix}.{local}", ImportRef(f"{module}.{alias.evaluated_name}"))
+            local = alias.asname or alias.name
+            self.bind(f"{prefix}.{local}", ImportRef(f"{module}.{alias.name}"))
         return False
 
 
@@ -621,11 +931,11 @@ def index_module(
     """Pass 1: a module's bindings and classes.
 
     Raises:
-        libcst.ParserSyntaxError: the source does not parse.
+        SyntaxError: the source does not parse.
     """
     parsed = _parse(source, path, module, package)
     indexer = _Indexer(parsed, names)
-    parsed.tree.visit(indexer)
+    indexer.run()
     return ModuleSummary(
         path=path,
         module=module,
@@ -639,20 +949,20 @@ def index_module(
 
 @dataclass
 class _Poke:
-    assign: cst.Assign
-    line: cst.SimpleStatementLine | None
-    target: cst.Attribute
+    assign: ast.Assign
+    line: list[ast.stmt] | None  # the statements sharing its line (None in a one-line suite)
+    target: ast.Attribute
     base: str
     attr: str
     breakers: frozenset[tuple[str, SiteId | None]]
 
 
-class _Analyzer(_Walker):
+class _Analyzer(_Walk):
     """Finds constructions, uses and references of mock breakers (pass 2)."""
 
     def __init__(
         self,
-        parsed: _Parsed,
+        parsed: _Module,
         resolver: Resolver,
         names: MockNames,
         *,
@@ -671,7 +981,7 @@ class _Analyzer(_Walker):
         self.refs: list[Reference] = []
         self.imports: list[ImportOf] = []
         self.class_defs: list[ClassDefinition] = []
-        self.handled: set[cst.CSTNode] = set()
+        self.handled: set[int] = set()
         self.by_short: dict[str, list[str]] = {}
         for fqn, info in resolver.classes.items():
             if info.is_mock:
@@ -681,7 +991,7 @@ class _Analyzer(_Walker):
 
     def _use(
         self,
-        node: cst.CSTNode,
+        line: int,
         breakers: frozenset[tuple[str, SiteId | None]],
         action: UseAction,
         what: str,
@@ -689,119 +999,124 @@ class _Analyzer(_Walker):
         *,
         edits: tuple[Edit, ...] = (),
     ) -> None:
-        self.uses.append(Use(self.p.line(node), breakers, action, what, reason, edits))
+        self.uses.append(Use(line, breakers, action, what, reason, edits))
 
-    def _ancestors(self, node: cst.CSTNode) -> Iterator[cst.CSTNode]:
-        current = self.p.parents.get(node)
+    @staticmethod
+    def _ancestors(node: ast.AST) -> Iterator[ast.AST]:
+        current = parent_of(node)
         while current is not None:
             yield current
-            current = self.p.parents.get(current)
+            current = parent_of(current)
 
-    def _in_annotation(self, node: cst.CSTNode) -> bool:
-        for anc in self._ancestors(node):
-            if isinstance(anc, cst.Annotation):
-                return True
-            if isinstance(
-                anc, (cst.BaseSmallStatement, cst.BaseCompoundStatement, cst.BaseSuite, cst.Module)
+    @staticmethod
+    def _in_annotation(node: ast.AST) -> bool:
+        current = node
+        while True:
+            parent = parent_of(current)
+            where = field_of(current)
+            if parent is None:
+                return False
+            if (
+                (isinstance(parent, ast.arg) and where == "annotation")
+                or (isinstance(parent, _FUNCTIONS) and where == "returns")
+                or (isinstance(parent, ast.AnnAssign) and where == "annotation")
             ):
+                return True
+            if isinstance(parent, (ast.stmt, ast.Module)):
                 return False
-        return False
+            current = parent
 
-    def _in_isinstance(self, node: cst.CSTNode) -> bool:
+    @staticmethod
+    def _in_isinstance(node: ast.AST) -> bool:
         """True inside the class argument of ``isinstance(x, ...)``/``issubclass``."""
-        for anc in self._ancestors(node):
-            if isinstance(anc, (cst.Tuple, cst.Element)):
-                continue
-            if isinstance(anc, cst.Arg):
-                call = self.p.parents.get(anc)
-                return (
-                    isinstance(call, cst.Call)
-                    and isinstance(call.func, cst.Name)
-                    and call.func.value in {"isinstance", "issubclass"}
-                    and len(call.args) >= 2
-                    and call.args[1] is anc
-                )
+        current = node
+        while isinstance(parent_of(current), ast.Tuple):
+            current = parent_of(current)  # type: ignore[assignment]
+        wrapper = _arg_wrapper(current)
+        if wrapper is None:
             return False
-        return False
+        arg, call = wrapper
+        if not (
+            isinstance(call, ast.Call)
+            and isinstance(call.func, ast.Name)
+            and call.func.id in {"isinstance", "issubclass"}
+        ):
+            return False
+        args = call_args(call)
+        return len(args) >= 2 and args[1] is arg
 
-    def _reference_position(self, node: cst.Name | cst.Attribute) -> bool:
-        parent = self.p.parents.get(node)
-        if isinstance(node, cst.Name):
-            if isinstance(parent, cst.Attribute) and parent.attr is node:
-                return False
-            if isinstance(parent, (cst.ClassDef, cst.FunctionDef)) and parent.name is node:
-                return False
-            if isinstance(parent, cst.Param) and parent.name is node:
-                return False
-            if isinstance(parent, cst.Arg) and parent.keyword is node:
-                return False
-            if isinstance(parent, (cst.AsName, cst.NameItem, cst.ImportAlias)):
-                return False
-        if isinstance(parent, cst.AssignTarget) and parent.target is node:
+    @staticmethod
+    def _reference_position(node: ast.Name | ast.Attribute) -> bool:
+        parent = parent_of(node)
+        where = field_of(node)
+        if isinstance(node, ast.Name) and isinstance(parent, ast.withitem):
+            return where != "optional_vars"  # LibCST's AsName
+        if isinstance(parent, ast.Assign) and where == "targets":
             return False
-        if isinstance(parent, (cst.AnnAssign, cst.AugAssign)) and parent.target is node:
+        if isinstance(parent, (ast.AnnAssign, ast.AugAssign)) and where == "target":
             return False
-        if isinstance(parent, (cst.For, cst.CompFor, cst.NamedExpr)) and parent.target is node:
-            return False
-        current: cst.CSTNode | None = parent
-        while isinstance(current, (cst.Attribute, cst.Name)):
-            current = self.p.parents.get(current)
-        return not isinstance(current, (cst.ImportAlias, cst.ImportFrom, cst.Import))
+        return not (
+            isinstance(parent, (ast.For, ast.AsyncFor, ast.comprehension, ast.NamedExpr))
+            and where == "target"
+        )
 
-    def _store_context(self, node: cst.CSTNode) -> str | None:
-        parent = self.p.parents.get(node)
-        if isinstance(parent, cst.AssignTarget) and parent.target is node:
+    @staticmethod
+    def _store_context(node: ast.AST) -> str | None:
+        parent = parent_of(node)
+        where = field_of(node)
+        if isinstance(parent, ast.Assign) and where == "targets":
             return "set"
-        if isinstance(parent, cst.AnnAssign) and parent.target is node:
+        if isinstance(parent, ast.AnnAssign) and where == "target":
             return "set"
-        if isinstance(parent, cst.AugAssign) and parent.target is node:
+        if isinstance(parent, ast.AugAssign) and where == "target":
             return "update"
-        if isinstance(parent, cst.Del):
+        if isinstance(parent, ast.Delete) and len(parent.targets) == 1:
             return "delete"
         return None
 
     # -- classes ---------------------------------------------------------------------
 
-    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
-        names = self.p.fqn_names(node.name)
-        fqn = names[0] if names else f"{self.p.scope_prefix(node.name)}.{node.name.value}"
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        names = self.p.fqn_names(node)
+        fqn = names[0] if names else f"{self.p.scope_prefix(node, inclusive=True)}.{node.name}"
         pushed = self.r.is_mock(fqn)
         if pushed:
-            top = isinstance(self.p.parents.get(node), cst.Module)
+            top = isinstance(parent_of(node), ast.Module)
             self.class_defs.append(
                 ClassDefinition(
-                    fqn, self.p.line(node), DeleteClass(self.p.key(node)) if top else None
+                    fqn,
+                    self.p.line(node),
+                    DeleteClass(self.p.key(node, "ClassDef")) if top else None,
                 )
             )
             self.mock_stack.append(fqn)
         self.class_pushed.append(pushed)
-        return True
 
-    def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
+    def leave_ClassDef(self, node: ast.ClassDef) -> None:
         if self.class_pushed.pop():
             self.mock_stack.pop()
 
     # -- imports ---------------------------------------------------------------------
 
-    def visit_Import(self, node: cst.Import) -> bool:
+    def visit_Import(self, node: ast.Import) -> bool:
         for alias in node.names:
-            local = alias.evaluated_alias or alias.evaluated_name.split(".")[0]
+            local = alias.asname or alias.name.split(".")[0]
             self.imports.append(
                 ImportOf(
                     None,
                     self.p.line(alias),
                     local,
-                    ImportSpec(alias.evaluated_name, None, alias.evaluated_alias),
-                    self.p.code(alias),
+                    ImportSpec(alias.name, None, alias.asname),
+                    self.p.segment(alias),
                 )
             )
         return False
 
-    def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
-        module = get_absolute_module_from_package_for_import(self.p.package or None, node)
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> bool:
+        module = absolute_module(self.p.package or None, node)
         if module is None:
             return False
-        if isinstance(node.names, cst.ImportStar):
+        if any(alias.name == "*" for alias in node.names):
             for fqn, info in self.r.classes.items():
                 if info.is_mock and fqn == f"{module}.{info.name}":
                     self.refs.append(
@@ -815,8 +1130,8 @@ class _Analyzer(_Walker):
             return False
         package_init = self.p.path.endswith(("__init__.py", "__init__.pyi"))
         for alias in node.names:
-            local = alias.evaluated_alias or alias.evaluated_name
-            target = self.r.canonical(f"{module}.{alias.evaluated_name}")
+            local = alias.asname or alias.name
+            target = self.r.canonical(f"{module}.{alias.name}")
             cls = target if self.r.is_mock(target) else None
             line = self.p.line(alias)
             self.imports.append(
@@ -824,8 +1139,8 @@ class _Analyzer(_Walker):
                     cls,
                     line,
                     local,
-                    ImportSpec(module, alias.evaluated_name, alias.evaluated_alias),
-                    self.p.code(alias).rstrip(", "),
+                    ImportSpec(module, alias.name, alias.asname),
+                    self.p.segment(alias),
                 )
             )
             if cls is not None and package_init and not self.mock_stack:
@@ -839,9 +1154,9 @@ class _Analyzer(_Walker):
 
     # -- constructions ---------------------------------------------------------------
 
-    def visit_Call(self, node: cst.Call) -> bool:
+    def visit_Call(self, node: ast.Call) -> None:
         if self.mock_stack:
-            return True
+            return
         func_sym = self.p.sym(node.func)
         cls = self.r.mock_class(func_sym)
         if cls is not None:
@@ -854,44 +1169,50 @@ class _Analyzer(_Walker):
             breakers = self.r.breakers(func_sym)
             if breakers:
                 self._use(
-                    node,
+                    self.p.line(node),
                     breakers,
                     "unsafe",
                     "call",
                     "a resilient breaker is not callable: decorate the function with "
                     "`@circuit_breaker(name)` or run it with `call()`/`acall()`",
                 )
-        return True
 
-    def visit_Decorator(self, node: cst.Decorator) -> None:
+    def decorator(self, expr: ast.expr) -> None:
         if self.mock_stack:
             return
-        breakers = self.r.breakers(self.p.sym(node.decorator))
+        breakers = self.r.breakers(self.p.sym(expr))
         if breakers:
             self._use(
-                node,
+                self.p.decorator_line(expr),
                 breakers,
                 "unsafe",
                 "decorator",
                 "a resilient breaker is not a decorator: use `@circuit_breaker(name)`",
             )
 
-    def _construction(self, node: cst.Call, cls: str, *, direct: bool) -> Construction:
+    def _construction(self, node: ast.Call, cls: str, *, direct: bool) -> Construction:
         info = self.r.classes[cls]
         site = self.p.site_id(node)
         binding = _root_name(node.func)
-        args = tuple(
-            Arg(
-                keyword=a.keyword.value if a.keyword is not None else None,
-                code=self.p.code(a.value),
-                literal=a.value.evaluated_value
-                if isinstance(a.value, cst.SimpleString)
-                and isinstance(a.value.evaluated_value, str)
-                else None,
-                star=bool(a.star),
+        args: list[Arg] = []
+        for a in call_args(node):
+            keyword: str | None = None
+            star = False
+            value: ast.AST = a
+            if isinstance(a, ast.keyword):
+                keyword = a.arg
+                star = a.arg is None
+                value = a.value
+            elif isinstance(a, ast.Starred):
+                star = True
+                value = a.value
+            literal = (
+                value.value
+                if isinstance(value, ast.Constant) and _is_simple_str(self.p, value)
+                else None
             )
-            for a in node.args
-        )
+            assert literal is None or isinstance(literal, str)
+            args.append(Arg(keyword=keyword, code=self.p.code(value), literal=literal, star=star))
         reason = None if direct else "the mock class is called through a variable"
         if reason is None:
             reason = self._position_reason(node)
@@ -900,7 +1221,7 @@ class _Analyzer(_Walker):
                 f"`{info.name}` is a stand-in {info.fallback}: protection silently "
                 "turns into nothing; depend on resilient instead"
             )
-        mapping = map_arguments(args, info.init)
+        mapping = map_arguments(tuple(args), info.init)
         if reason is None:
             reason = mapping.reason
         if reason is None and self.get_breaker_name is None:
@@ -910,43 +1231,51 @@ class _Analyzer(_Walker):
             )
         edit = None
         if reason is None and self.get_breaker_name is not None:
-            edit = ReplaceCall(self.p.key(node), self.get_breaker_name, mapping.args)
+            edit = ReplaceCall(self.p.key(node, "Call"), self.get_breaker_name, mapping.args)
         return Construction(cls, site, reason, edit, mapping.name, mapping.config, binding=binding)
 
-    def _position_reason(self, call: cst.Call) -> str | None:
-        parent = self.p.parents.get(call)
-        if isinstance(parent, cst.Arg):
-            owner = self.p.parents.get(parent)
+    def _position_reason(self, call: ast.Call) -> str | None:
+        parent = parent_of(call)
+        where = field_of(call)
+        wrapper = _arg_wrapper(call)
+        if wrapper is not None:
+            arg, owner = wrapper
+            owner_args = call_args(owner) if isinstance(owner, (ast.Call, ast.ClassDef)) else []
             setdefault = (
-                isinstance(owner, cst.Call)
-                and isinstance(owner.func, cst.Attribute)
-                and owner.func.attr.value == "setdefault"
-                and len(owner.args) == 2
-                and owner.args[1] is parent
+                isinstance(owner, ast.Call)
+                and isinstance(owner.func, ast.Attribute)
+                and owner.func.attr == "setdefault"
+                and len(owner_args) == 2
+                and owner_args[1] is arg
             )
             if not setdefault:
                 return (
                     "passed as an argument (an injected dummy): whoever receives it decides "
                     "what it is; build the real breaker with get_breaker(name) there"
                 )
-        elif isinstance(parent, cst.Param):
+        elif isinstance(parent, ast.arguments):
+            param = _param_of_default(parent, call)
+            name = param.arg if param is not None else "?"
             return (
-                f"default value of parameter `{parent.name.value}`: an injectable dummy, so "
+                f"default value of parameter `{name}`: an injectable dummy, so "
                 "callers that pass nothing get a mock"
             )
-        elif isinstance(parent, cst.BooleanOperation):
+        elif isinstance(parent, ast.BoolOp):
             return "fallback in `... or/and Mock(...)`: an injectable dummy"
-        elif isinstance(parent, cst.IfExp):
+        elif isinstance(parent, ast.IfExp):
             return f"chosen by a condition (`{self.p.code(parent.test)}`)"
-        elif isinstance(parent, cst.Attribute) and parent.value is call:
+        elif isinstance(parent, ast.Attribute) and where == "value":
             pass  # `MockBreaker("x").call(f)`: get_breaker is get-or-create, same meaning
-        elif not isinstance(parent, (cst.Assign, cst.AnnAssign, cst.Return, cst.Expr)):
+        elif not (
+            (isinstance(parent, (ast.Assign, ast.AnnAssign)) and where == "value")
+            or isinstance(parent, (ast.Return, ast.Expr))
+        ):
             return "used inside a larger expression"
-        elif isinstance(parent, cst.Assign) and len(parent.targets) != 1:
+        elif isinstance(parent, ast.Assign) and len(parent.targets) != 1:
             return "assigned to several targets at once"
-        child: cst.CSTNode = call
+        child: ast.AST = call
         for anc in self._ancestors(call):
-            if isinstance(anc, cst.If):
+            if isinstance(anc, ast.If):
                 test = self.p.code(anc.test)
                 if MODE_RE.search(test):
                     return (
@@ -955,10 +1284,11 @@ class _Analyzer(_Walker):
                     )
                 if self._injection_test(anc.test):
                     return f"used when no breaker is injected (`if {test}:`)"
-                other = anc.orelse if child is anc.body else anc.body
-                if other is not None and self._builds_breaker(other):
+                other = anc.orelse if field_of(child) == "body" else anc.body
+                if other and self._builds_breaker(other):
                     return f"chosen by a condition (`if {test}:`) against another breaker"
-            elif isinstance(anc, cst.ExceptHandler):
+            elif _in_except_handler(anc):
+                assert isinstance(anc, ast.ExceptHandler)
                 if _catches_import_error(anc.type):
                     return (
                         "a stand-in built when an import fails: protection silently turns "
@@ -966,16 +1296,16 @@ class _Analyzer(_Walker):
                     )
                 caught = self.p.code(anc.type) if anc.type is not None else "everything"
                 return f"built when `{caught}` is caught: a fallback that hides the failure"
-            elif isinstance(anc, (cst.Match, cst.Lambda)):
+            elif isinstance(anc, (ast.Match, ast.Lambda)):
                 return "chosen by a match/lambda"
-            elif isinstance(anc, cst.FunctionDef):
+            elif isinstance(anc, _FUNCTIONS):
                 return None
-            elif isinstance(anc, cst.ClassDef):
+            elif isinstance(anc, ast.ClassDef):
                 return (
                     "class attribute shared by every instance (a class-level singleton); "
                     "replace it by hand with get_breaker(name) where it is used"
                 )
-            elif isinstance(anc, cst.Module):
+            elif isinstance(anc, ast.Module):
                 return (
                     "module-level singleton: other modules may import it and poke at it; "
                     "replace it by hand with get_breaker(name), one name per dependency"
@@ -983,12 +1313,11 @@ class _Analyzer(_Walker):
             child = anc
         return None
 
-    def _injection_test(self, test: cst.BaseExpression) -> bool:
-        if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
-            test = test.expression
-        elif isinstance(test, cst.Comparison) and len(test.comparisons) == 1:
-            right = test.comparisons[0].comparator
-            if not (isinstance(right, cst.Name) and right.value == "None"):
+    def _injection_test(self, test: ast.AST) -> bool:
+        if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+            test = test.operand
+        elif isinstance(test, ast.Compare) and len(test.ops) == 1:
+            if not _is_none(test.comparators[0]):
                 return False
             test = test.left
         else:
@@ -996,47 +1325,39 @@ class _Analyzer(_Walker):
         root = _root_name(test)
         return root is not None and "breaker" in self.p.code(test).lower()
 
-    def _builds_breaker(self, node: cst.CSTNode) -> bool:
-        found = False
-
-        class _Finder(cst.CSTVisitor):
-            def visit_Call(self, call: cst.Call) -> bool:
-                nonlocal found
-                tail = _dotted_tail(call.func)
-                if (
-                    tail is not None
-                    and "breaker" in tail.lower()
-                    and tail
-                    not in {
-                        "get",
-                        "setdefault",
-                    }
-                ):
-                    found = True
-                return not found
-
-        node.visit(_Finder())
-        return found
+    @staticmethod
+    def _builds_breaker(statements: list[ast.stmt]) -> bool:
+        for stmt in statements:
+            for sub in ast.walk(stmt):
+                if isinstance(sub, ast.Call):
+                    tail = _dotted_tail(sub.func)
+                    if (
+                        tail is not None
+                        and "breaker" in tail.lower()
+                        and tail not in {"get", "setdefault"}
+                    ):
+                        return True
+        return False
 
     # -- uses ------------------------------------------------------------------------
 
-    def visit_Attribute(self, node: cst.Attribute) -> bool:
+    def visit_Attribute(self, node: ast.Attribute) -> None:
         self._check_reference(node)
-        if self.mock_stack or node in self.handled:
-            return True
+        if self.mock_stack or id(node) in self.handled:
+            return
         breakers = self.r.breakers(self.p.sym(node.value))
         if breakers:
             self._classify(node, breakers)
-        return True
 
     def _classify(
-        self, node: cst.Attribute, breakers: frozenset[tuple[str, SiteId | None]]
+        self, node: ast.Attribute, breakers: frozenset[tuple[str, SiteId | None]]
     ) -> None:
-        attr = node.attr.value
+        attr = node.attr
+        line = self.p.line(node)
         store = self._store_context(node)
         if store is not None:
             self._use(
-                node,
+                line,
                 breakers,
                 "unsafe",
                 "write",
@@ -1045,27 +1366,25 @@ class _Analyzer(_Walker):
                 else f"`del breaker.{attr}` has no resilient equivalent",
             )
             return
-        parent = self.p.parents.get(node)
-        called = isinstance(parent, cst.Call) and parent.func is node
+        parent = parent_of(node)
+        called = isinstance(parent, ast.Call) and field_of(node) == "func"
         infos = [self.r.classes[c] for c, _ in breakers if c in self.r.classes]
         if attr == "call":
-            awaited = (
-                called and parent is not None and isinstance(self.p.parents.get(parent), cst.Await)
-            )
+            awaited = called and parent is not None and isinstance(parent_of(parent), ast.Await)
             kinds = {"call" in i.async_methods for i in infos}
             if awaited or kinds == {True}:
                 why = "awaited `call()`" if awaited else "`call()` of an async mock"
                 self._use(
-                    node,
+                    line,
                     breakers,
                     "edit",
                     "acall",
                     f"{why} -> `acall()`",
-                    edits=(RenameAttr(self.p.key(node), "acall"),),
+                    edits=(RenameAttr(self.p.key(node, "Attribute"), "acall"),),
                 )
             elif len(kinds) > 1:
                 self._use(
-                    node,
+                    line,
                     breakers,
                     "unsafe",
                     "call",
@@ -1075,22 +1394,22 @@ class _Analyzer(_Walker):
             return
         if attr in {"is_open", "is_closed", "is_half_open"}:
             if called:
-                assert isinstance(parent, cst.Call)
+                assert isinstance(parent, ast.Call)
                 plain = bool(infos) and all(
                     attr in i.methods and attr not in i.properties for i in infos
                 )
-                if plain and not parent.args:
+                if plain and not call_args(parent):
                     self._use(
-                        node,
+                        line,
                         breakers,
                         "edit",
                         "property",
                         f"`{attr}()` -> `{attr}` (a property on resilient breakers)",
-                        edits=(CallToAttr(self.p.key(parent)),),
+                        edits=(CallToAttr(self.p.key(parent, "Call")),),
                     )
                 else:
                     self._use(
-                        node,
+                        line,
                         breakers,
                         "unsafe",
                         "call",
@@ -1101,7 +1420,7 @@ class _Analyzer(_Walker):
             other = self._compared_with(node)
             if other is not None and not self._state_literal(other):
                 self._use(
-                    node,
+                    line,
                     breakers,
                     "unsafe",
                     "state",
@@ -1111,59 +1430,38 @@ class _Analyzer(_Walker):
             return
         if attr in BREAKER_API:
             return
-        self._use(node, breakers, "unsafe", attr, unsupported_attribute(attr))
+        self._use(line, breakers, "unsafe", attr, unsupported_attribute(attr))
 
-    def _compared_with(self, node: cst.CSTNode) -> cst.BaseExpression | None:
-        parent = self.p.parents.get(node)
-        if isinstance(parent, cst.Comparison):
-            if parent.left is node and parent.comparisons:
-                return parent.comparisons[0].comparator
+    @staticmethod
+    def _compared_with(node: ast.AST) -> ast.AST | None:
+        parent = parent_of(node)
+        if isinstance(parent, ast.Compare):
+            if field_of(node) == "left":
+                return parent.comparators[0] if parent.comparators else None
             return parent.left
-        if isinstance(parent, cst.ComparisonTarget):
-            grand = self.p.parents.get(parent)
-            if isinstance(grand, cst.Comparison):
-                return grand.left
         return None
 
-    def _state_literal(self, node: cst.BaseExpression) -> bool:
-        if isinstance(node, cst.SimpleString):
-            value = node.evaluated_value
-            return isinstance(value, str) and value in _STATE_VALUES
+    def _state_literal(self, node: ast.AST) -> bool:
+        if isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)):
+            info = _string(self.p, node)
+            if info is not None and info.simple:
+                return isinstance(node.value, str) and node.value in _STATE_VALUES
         path = self.r.direct_path(self.p.sym(node))
         return path is not None and path.startswith("resilient.")
 
     # -- writes (`b.is_open = True`) ---------------------------------------------------
 
-    def visit_Module(self, node: cst.Module) -> None:
-        self._scan_block(node.body)
-
-    def visit_IndentedBlock(self, node: cst.IndentedBlock) -> None:
-        self._scan_block(node.body)
-
-    def visit_SimpleStatementSuite(self, node: cst.SimpleStatementSuite) -> None:
+    def block(self, statements: list[ast.stmt], *, suite: bool) -> None:
         if self.mock_stack:
             return
         group: list[_Poke] = []
-        for small in node.body:
-            poke = self._poke(small, None)
-            if poke is None or (group and group[-1].base != poke.base):
-                self._decide(group)
-                group = []
-            if poke is not None:
-                group.append(poke)
-        self._decide(group)
-
-    def _scan_block(self, statements: Sequence[cst.BaseStatement]) -> None:
-        if self.mock_stack:
-            return
-        group: list[_Poke] = []
-        for stmt in statements:
-            if not isinstance(stmt, cst.SimpleStatementLine):
+        for line in self._lines(statements, suite=suite):
+            if line is None:  # a compound statement
                 self._decide(group)
                 group = []
                 continue
-            for small in stmt.body:
-                poke = self._poke(small, stmt)
+            for small in line:
+                poke = self._poke(small, None if suite else line)
                 if poke is None or (group and group[-1].base != poke.base):
                     self._decide(group)
                     group = []
@@ -1171,32 +1469,52 @@ class _Analyzer(_Walker):
                     group.append(poke)
         self._decide(group)
 
-    def _poke(
-        self, small: cst.BaseSmallStatement, line: cst.SimpleStatementLine | None
-    ) -> _Poke | None:
-        if not isinstance(small, cst.Assign) or len(small.targets) != 1:
+    @staticmethod
+    def _lines(statements: list[ast.stmt], *, suite: bool) -> Iterator[list[ast.stmt] | None]:
+        """LibCST's statements: a list per line of simple statements, None for compound ones."""
+        if suite:
+            yield list(statements)
+            return
+        current: list[ast.stmt] = []
+        for stmt in statements:
+            compound = isinstance(stmt, _COMPOUND)
+            if current and (compound or stmt.lineno != current[-1].end_lineno):
+                yield current
+                current = []
+            if compound:
+                yield None
+            else:
+                current.append(stmt)
+        if current:
+            yield current
+
+    def _poke(self, small: ast.stmt, line: list[ast.stmt] | None) -> _Poke | None:
+        if not isinstance(small, ast.Assign) or len(small.targets) != 1:
             return None
-        target = small.targets[0].target
-        if not isinstance(target, cst.Attribute):
+        target = small.targets[0]
+        if not isinstance(target, ast.Attribute):
             return None
         breakers = self.r.breakers(self.p.sym(target.value))
         if not breakers:
             return None
-        self.handled.add(target)
-        return _Poke(small, line, target, self.p.code(target.value), target.attr.value, breakers)
+        self.handled.add(id(target))
+        return _Poke(small, line, target, self.p.code(target.value), target.attr, breakers)
 
-    @staticmethod
-    def _poke_kind(attr: str, value: cst.BaseExpression) -> str | None:
+    def _poke_kind(self, attr: str, value: ast.AST) -> str | None:
         """``trip``/``reset`` for a decisive write, ``counter`` for a counter reset, else None."""
-        if attr in {"is_open", "is_closed"} and isinstance(value, cst.Name):
-            if value.value in {"True", "False"}:
-                opened = (value.value == "True") == (attr == "is_open")
+        name = _name_text(value)
+        if attr in {"is_open", "is_closed"} and name is not None:
+            if name in {"True", "False"}:
+                opened = (name == "True") == (attr == "is_open")
                 return "trip" if opened else "reset"
             return None
         if attr == "state":
             word: str | None = None
-            if isinstance(value, cst.SimpleString) and isinstance(value.evaluated_value, str):
-                word = value.evaluated_value
+            if isinstance(value, ast.Constant) and _is_simple_str(self.p, value):
+                assert isinstance(value.value, str)
+                word = value.value
+            elif isinstance(value, ast.Constant) and isinstance(value.value, (str, bytes)):
+                word = None
             else:
                 word = _dotted_tail(value)
             if word is None:
@@ -1208,22 +1526,70 @@ class _Analyzer(_Walker):
                 return "reset"
             return None
         if attr in COUNTER_ATTRS:
-            if isinstance(value, cst.Integer) and value.evaluated_value == 0:
+            if (
+                isinstance(value, ast.Constant)
+                and type(value.value) in {int, float}
+                and value.value == 0
+            ):
                 return "counter"
-            if isinstance(value, cst.Float) and value.evaluated_value == 0:
-                return "counter"
-            if isinstance(value, cst.Name) and value.value == "None":
+            if name == "None":
                 return "counter"
         return None
 
-    @staticmethod
-    def _droppable(poke: _Poke) -> bool:
+    def _droppable(self, poke: _Poke) -> bool:
         line = poke.line
-        if line is None or len(line.body) > 1:
+        if line is None or len(line) > 1:
             return True
-        if line.trailing_whitespace.comment is not None:
-            return False
-        return all(e.comment is None for e in line.leading_lines)
+        stmt = line[0]
+        end_line, end_col = self.p.end(stmt)
+        rest = self.p.lines[end_line - 1][end_col:].strip()
+        if rest.startswith(";"):
+            rest = rest[1:].strip()
+        if rest.startswith("#"):
+            return False  # a comment at the end of its line
+        for number in range(self._leading_from(stmt), stmt.lineno):
+            if self.p.lines[number - 1].strip().startswith("#"):
+                return False  # a comment line of its own just above it
+        return True
+
+    def _leading_from(self, stmt: ast.stmt) -> int:
+        """The first line LibCST counts as the statement's ``leading_lines``.
+
+        The blank and comment lines above a statement are its own, except those a
+        block just above claims as its ``footer``: for each block the previous
+        statement ends with, innermost first, the lines up to the last one
+        indented at least as deep as that block.
+        """
+        parent = parent_of(stmt)
+        siblings: list[ast.stmt] = getattr(parent, field_of(stmt), [])
+        index = next(i for i, s in enumerate(siblings) if s is stmt)
+        if index == 0:
+            colon = self.p.prev_significant(self.p.start(stmt))
+            return colon[0] + 1 if colon is not None else 1
+        previous = siblings[index - 1]
+        start = (previous.end_lineno or previous.lineno) + 1
+        for indent in reversed(self._footer_indents(previous)):
+            for number in range(stmt.lineno - 1, start - 1, -1):
+                if self.p.lines[number - 1].startswith(indent):
+                    start = number + 1
+                    break
+        return start
+
+    def _footer_indents(self, node: ast.stmt) -> list[str]:
+        """The indentation of each block ``node`` ends with, outermost first."""
+        out: list[str] = []
+        current: ast.stmt | None = node
+        while isinstance(current, _COMPOUND):
+            block = _last_block(current)
+            if isinstance(block, ast.If):  # `elif`: the same level, its own blocks
+                current = block
+                continue
+            if not block or _is_suite(self.p, block):
+                break
+            text = self.p.lines[block[0].lineno - 1]
+            out.append(text[: len(text) - len(text.lstrip(" \t\f"))])
+            current = block[-1]
+        return out
 
     def _decide(self, group: list[_Poke]) -> None:
         if not group:
@@ -1238,7 +1604,7 @@ class _Analyzer(_Walker):
                         f"`state = {self.p.code(poke.assign.value)}` cannot be forced on a "
                         "resilient breaker: call `trip()` to open it or `reset()` to close it"
                     )
-                self._use(poke.assign, poke.breakers, "unsafe", "write", reason)
+                self._use(self.p.line(poke.assign), poke.breakers, "unsafe", "write", reason)
             else:
                 good.append((poke, kind))
         deciders = [(p, k) for p, k in good if k != "counter"]
@@ -1246,7 +1612,7 @@ class _Analyzer(_Walker):
         if not deciders:
             for p in counters:
                 self._use(
-                    p.assign,
+                    self.p.line(p.assign),
                     p.breakers,
                     "unsafe",
                     "write",
@@ -1257,7 +1623,7 @@ class _Analyzer(_Walker):
         if len(methods) > 1:
             for p, _ in good:
                 self._use(
-                    p.assign,
+                    self.p.line(p.assign),
                     p.breakers,
                     "unsafe",
                     "write",
@@ -1266,12 +1632,12 @@ class _Analyzer(_Walker):
             return
         method = methods.pop()
         first = deciders[0][0]
-        edits: list[Edit] = [AssignToCall(self.p.key(first.assign), method)]
+        edits: list[Edit] = [AssignToCall(self.p.key(first.assign, "Assign"), method)]
         extra = [p for p, _ in deciders[1:]]
         if method == "trip":
             for p in counters:
                 self._use(
-                    p.assign,
+                    self.p.line(p.assign),
                     p.breakers,
                     "unsafe",
                     "write",
@@ -1283,10 +1649,10 @@ class _Analyzer(_Walker):
         for p in extra:
             values |= p.breakers
             if self._droppable(p):
-                edits.append(DropStatement(self.p.key(p.assign)))
+                edits.append(DropStatement(self.p.key(p.assign, "Assign")))
             else:
                 self._use(
-                    p.assign,
+                    self.p.line(p.assign),
                     p.breakers,
                     "unsafe",
                     "write",
@@ -1295,7 +1661,7 @@ class _Analyzer(_Walker):
                 )
         writes = ", ".join(f"`{p.attr} = {self.p.code(p.assign.value)}`" for p, _ in deciders)
         self._use(
-            first.assign,
+            self.p.line(first.assign),
             frozenset(values),
             "edit",
             method,
@@ -1305,27 +1671,27 @@ class _Analyzer(_Walker):
 
     # -- references ------------------------------------------------------------------
 
-    def visit_Name(self, node: cst.Name) -> None:
+    def visit_Name(self, node: ast.Name) -> None:
         self._check_reference(node)
 
-    def _check_reference(self, node: cst.Name | cst.Attribute) -> None:
+    def _check_reference(self, node: ast.Name | ast.Attribute) -> None:
         if not self._reference_position(node):
             return
         cls = self.r.mock_class(self.p.sym(node))
         if cls is None:
             if (
-                isinstance(node, cst.Name)
-                and node.value in self.by_short
+                isinstance(node, ast.Name)
+                and node.id in self.by_short
                 and not self.p.fqn_names(node)
             ):
-                for c in self.by_short[node.value]:
+                for c in self.by_short[node.id]:
                     self.refs.append(
                         Reference(
                             c,
                             self.p.line(node),
                             "other",
-                            f"`{node.value}` cannot be resolved (a star import?)",
-                            binding=node.value,
+                            f"`{node.id}` cannot be resolved (a star import?)",
+                            binding=node.id,
                         )
                     )
             return
@@ -1337,8 +1703,8 @@ class _Analyzer(_Walker):
                 self.refs.append(Reference(cls, line, "inside", text, owner=owner))
             return
         binding = _root_name(node)
-        parent = self.p.parents.get(node)
-        if isinstance(parent, cst.Call) and parent.func is node:
+        parent = parent_of(node)
+        if isinstance(parent, ast.Call) and field_of(node) == "func":
             self.refs.append(
                 Reference(
                     cls, line, "construction", text, site=self.p.site_id(parent), binding=binding
@@ -1346,11 +1712,15 @@ class _Analyzer(_Walker):
             )
             return
         if self._in_annotation(node):
-            edit = ReplaceName(self.p.key(node), self.type_name) if self.type_name else None
+            kind_name = "Attribute" if isinstance(node, ast.Attribute) else "Name"
+            edit = (
+                ReplaceName(self.p.key(node, kind_name), self.type_name) if self.type_name else None
+            )
             self.refs.append(Reference(cls, line, "annotation", text, edit=edit, binding=binding))
             return
         kind: RefKind = "other"
-        if isinstance(parent, cst.Arg) and isinstance(self.p.parents.get(parent), cst.ClassDef):
+        wrapper = _arg_wrapper(node)
+        if wrapper is not None and isinstance(wrapper[1], ast.ClassDef):
             kind = "base"
         elif self._in_isinstance(node):
             kind = "isinstance"
@@ -1358,25 +1728,19 @@ class _Analyzer(_Walker):
 
     # -- strings ---------------------------------------------------------------------
 
-    def visit_SimpleString(self, node: cst.SimpleString) -> None:
-        parent = self.p.parents.get(node)
-        if isinstance(parent, (cst.ConcatenatedString, cst.Expr)):
-            return  # part of a longer string, or a docstring / bare string (prose)
-        if self._in_annotation(node):
-            self._string_annotation(node)
+    def visit_Constant(self, node: ast.Constant) -> None:
+        info = _string(self.p, node)
+        if info is None:
             return
-        value = node.evaluated_value
-        if isinstance(value, str):
-            self._string_reference(node, value)
-
-    def visit_ConcatenatedString(self, node: cst.ConcatenatedString) -> None:
-        if isinstance(self.p.parents.get(node), (cst.ConcatenatedString, cst.Expr)):
+        if isinstance(parent_of(node), ast.Expr):
+            return  # a docstring / bare string (prose)
+        if info.simple and self._in_annotation(node):
+            self._string_annotation(node, info)
             return
-        value = node.evaluated_value
-        if isinstance(value, str):
-            self._string_reference(node, value)
+        if isinstance(node.value, str):
+            self._string_reference(node, node.value)
 
-    def _string_reference(self, node: cst.BaseString, value: str) -> None:
+    def _string_reference(self, node: ast.Constant, value: str) -> None:
         if self._in_all(node):
             return
         short = self.names.string_reference(value)
@@ -1393,24 +1757,44 @@ class _Analyzer(_Walker):
                 continue
             self.refs.append(Reference(cls, self.p.line(node), "string", self.p.code(node)))
 
-    def _in_all(self, node: cst.CSTNode) -> bool:
-        element = self.p.parents.get(node)
-        container = self.p.parents.get(element) if element is not None else None
-        stmt = self.p.parents.get(container) if container is not None else None
-        if isinstance(stmt, cst.Assign):
-            return any(
-                isinstance(t.target, cst.Name) and t.target.value == "__all__" for t in stmt.targets
-            )
-        if isinstance(stmt, cst.AugAssign):
-            return isinstance(stmt.target, cst.Name) and stmt.target.value == "__all__"
+    @staticmethod
+    def _in_all(node: ast.AST) -> bool:
+        """In an ``__all__`` assignment, two levels down in LibCST's tree."""
+        parent = parent_of(node)
+        where = field_of(node)
+        container: ast.AST | None = None
+        if (
+            isinstance(parent, (*_DISPLAYS, ast.Dict, ast.JoinedStr))
+            or (isinstance(parent, ast.Call) and where == "args")
+            or (isinstance(parent, ast.Compare) and where == "comparators")
+        ):
+            container = parent
+        elif isinstance(parent, ast.comprehension) and where == "iter":
+            owner = parent_of(parent)
+            if isinstance(owner, _COMPREHENSIONS) and owner.generators[0] is parent:
+                container = owner
+        elif isinstance(parent, (ast.Starred, ast.keyword, ast.FormattedValue)):
+            owner = parent_of(parent)
+            if isinstance(parent, ast.Starred) and not isinstance(owner, (*_DISPLAYS, ast.Call)):
+                owner = None
+            container = owner
+        if container is None:
+            return False
+        stmt = parent_of(container)
+        if field_of(container) != "value":
+            return False
+        if isinstance(stmt, ast.Assign):
+            return any(isinstance(t, ast.Name) and t.id == "__all__" for t in stmt.targets)
+        if isinstance(stmt, ast.AugAssign):
+            return isinstance(stmt.target, ast.Name) and stmt.target.id == "__all__"
         return False
 
-    def _string_annotation(self, node: cst.SimpleString) -> None:
-        expr = _parse_string_annotation(node)
-        if expr is None:
+    def _string_annotation(self, node: ast.Constant, info: _String) -> None:
+        parsed = _parse_string_annotation(self.p, node)
+        if parsed is None:
             return
-        found: list[tuple[cst.Name | cst.Attribute, str]] = []
-        for sub in _reference_nodes(expr):
+        found: list[tuple[ast.AST, str]] = []
+        for sub in _reference_nodes(parsed.expr):
             cls = self.r.mock_class(self.p.detached_sym(sub))
             if cls is not None:
                 found.append((sub, cls))
@@ -1421,148 +1805,97 @@ class _Analyzer(_Walker):
             owner = self.mock_stack[-1]
             for _, cls in found:
                 if cls != owner:
-                    self.refs.append(Reference(cls, line, "inside", node.value, owner=owner))
+                    self.refs.append(Reference(cls, line, "inside", info.raw, owner=owner))
             return
         edit: Edit | None = None
         classes = {c for _, c in found}
-        simple = (
-            len(node.quote) == 1 and "\\" not in node.value and node.prefix.lower() in {"", "u"}
-        )
+        simple = len(info.quote) == 1 and "\\" not in info.raw and info.prefix.lower() in {"", "u"}
         if len(classes) == 1 and simple and self.type_name is not None:
-            replaced = expr.visit(_ReplaceNodes({id(sub) for sub, _ in found}, self.type_name))
-            assert isinstance(replaced, cst.BaseExpression)
-            inner = cst.Module(body=[]).code_for_node(replaced)
-            if node.quote not in inner:
+            inner = parsed.replace([sub for sub, _ in found], self.type_name)
+            if info.quote not in inner:
                 edit = ReplaceString(
-                    self.p.key(node), f"{node.prefix}{node.quote}{inner}{node.quote}"
+                    self.p.key(node, "SimpleString"),
+                    f"{info.prefix}{info.quote}{inner}{info.quote}",
                 )
         for sub, cls in found:
             self.refs.append(
-                Reference(cls, line, "annotation", node.value, edit=edit, binding=_root_name(sub))
+                Reference(cls, line, "annotation", info.raw, edit=edit, binding=_root_name(sub))
             )
 
     # -- __all__ -----------------------------------------------------------------------
 
-    def visit_Assign(self, node: cst.Assign) -> None:
-        if any(
-            isinstance(t.target, cst.Name) and t.target.value == "__all__" for t in node.targets
-        ):
+    def visit_Assign(self, node: ast.Assign) -> None:
+        if any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets):
             self._all(node, node.value)
 
-    def visit_AugAssign(self, node: cst.AugAssign) -> None:
-        if isinstance(node.target, cst.Name) and node.target.value == "__all__":
+    def visit_AugAssign(self, node: ast.AugAssign) -> None:
+        if isinstance(node.target, ast.Name) and node.target.id == "__all__":
             self._all(node, node.value)
 
-    def _all(self, stmt: cst.CSTNode, value: cst.BaseExpression) -> None:
-        line_node = self.p.parents.get(stmt)
-        at_top = isinstance(self.p.parents.get(line_node), cst.Module) if line_node else False
-        if not isinstance(value, (cst.List, cst.Tuple, cst.Set)):
+    def _all(self, stmt: ast.stmt, value: ast.AST) -> None:
+        at_top = isinstance(parent_of(stmt), ast.Module)
+        if not isinstance(value, _DISPLAYS):
             return
-        for element in value.elements:
-            string = element.value
-            if not isinstance(string, cst.SimpleString):
+        for element in value.elts:
+            string = element.value if isinstance(element, ast.Starred) else element
+            if not (isinstance(string, ast.Constant) and _is_simple_str(self.p, string)):
                 continue
-            name = string.evaluated_value
-            if not isinstance(name, str):
-                continue
+            name = string.value
+            assert isinstance(name, str)
             own = f"{self.p.module}.{name}"
             path = self.r.canonical(own)
             if not self.r.is_mock(path):
                 continue
+            line = (
+                self.p.line(element)
+                if isinstance(element, ast.Starred)
+                else self.p.outer_span(element)[0][0]
+            )
             if path == own and at_top:
                 self.refs.append(
                     Reference(
                         path,
-                        self.p.line(element),
+                        line,
                         "all",
                         f"__all__ entry {name!r}",
-                        edit=DropElement(self.p.key(element)),
+                        edit=DropElement(self.p.element_key(element)),
                     )
                 )
             else:
                 self.refs.append(
-                    Reference(
-                        path,
-                        self.p.line(element),
-                        "reexport",
-                        "listed in __all__",
-                        binding=name,
-                    )
+                    Reference(path, line, "reexport", "listed in __all__", binding=name)
                 )
 
 
-class _ReplaceNodes(cst.CSTTransformer):
-    def __init__(self, targets: set[int], new: str) -> None:
-        super().__init__()
-        self.targets = targets
-        self.new = new
-
-    def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.BaseExpression:
-        return cst.Name(self.new) if id(original_node) in self.targets else updated_node
-
-    def leave_Attribute(
-        self, original_node: cst.Attribute, updated_node: cst.Attribute
-    ) -> cst.BaseExpression:
-        return cst.Name(self.new) if id(original_node) in self.targets else updated_node
-
-
-def _reference_nodes(expr: cst.CSTNode) -> Iterator[cst.Name | cst.Attribute]:
-    if isinstance(expr, cst.Attribute):
+def _reference_nodes(expr: ast.AST) -> Iterator[ast.AST]:
+    if isinstance(expr, ast.Attribute):
         yield expr
         yield from _reference_nodes(expr.value)
         return
-    if isinstance(expr, cst.Name):
+    if _name_text(expr) is not None:
         yield expr
         return
-    for child in expr.children:
+    for child in _children(expr):
         yield from _reference_nodes(child)
 
 
-def _taken_names(parsed: _Parsed) -> dict[str, set[str]]:
-    """Names bound in the module's global scope or any function scope, with their origin.
-
-    Class scopes are left out: a method called ``get_breaker`` does not hide the
-    module-level ``get_breaker`` from code inside methods.  The origin is
-    ``resilient`` for ``from resilient import X``, else ``other``.
-    """
-    out: dict[str, set[str]] = {}
-    seen: set[int] = set()
-    for scope in parsed.scopes.values():
-        if scope is None or id(scope) in seen or isinstance(scope, ClassScope):
-            continue
-        seen.add(id(scope))
-        for assignment in scope.assignments:
-            origin = "other"
-            node = getattr(assignment, "node", None)
-            if isinstance(node, cst.ImportFrom):
-                module = get_absolute_module_from_package_for_import(parsed.package or None, node)
-                if module == "resilient":
-                    origin = "resilient"
-            out.setdefault(assignment.name, set()).add(origin)
-    return out
-
-
-def _existing_import(parsed: _Parsed, obj: str) -> str | None:
+def _existing_import(parsed: Parsed, obj: str) -> str | None:
     """The local name of a module-level ``from resilient import obj [as x]``."""
     for stmt in parsed.tree.body:
-        if not isinstance(stmt, cst.SimpleStatementLine):
-            continue
-        for small in stmt.body:
-            if (
-                isinstance(small, cst.ImportFrom)
-                and not small.relative
-                and small.module is not None
-                and parsed.code(small.module) == "resilient"
-                and not isinstance(small.names, cst.ImportStar)
-            ):
-                for alias in small.names:
-                    if alias.evaluated_name == obj:
-                        return alias.evaluated_alias or obj
+        if (
+            isinstance(stmt, ast.ImportFrom)
+            and stmt.level == 0
+            and stmt.module == "resilient"
+            and not any(a.name == "*" for a in stmt.names)
+        ):
+            for alias in stmt.names:
+                if alias.name == obj:
+                    return alias.asname or obj
     return None
 
 
 def _choose(
-    parsed: _Parsed, taken: Mapping[str, set[str]], candidates: tuple[str, str]
+    parsed: Parsed, taken: Mapping[str, set[str]], candidates: tuple[str, str]
 ) -> str | None:
     wanted = candidates[0]
     existing = _existing_import(parsed, wanted)
@@ -1586,10 +1919,10 @@ def analyze_module(
     """Pass 2: every construction, use and reference of a mock breaker in one module.
 
     Raises:
-        libcst.ParserSyntaxError: the source does not parse.
+        SyntaxError: the source does not parse.
     """
     parsed = _parse(source, path, module, package)
-    taken = _taken_names(parsed)
+    taken = parsed.taken_names()
     analyzer = _Analyzer(
         parsed,
         resolver,
@@ -1597,7 +1930,7 @@ def analyze_module(
         get_breaker_name=_choose(parsed, taken, GET_BREAKER),
         type_name=_choose(parsed, taken, BREAKER_TYPE),
     )
-    parsed.tree.visit(analyzer)
+    analyzer.run()
     return FileFacts(
         path=path,
         module=module,
@@ -1609,3 +1942,13 @@ def analyze_module(
         get_breaker_name=analyzer.get_breaker_name,
         breaker_type_name=analyzer.type_name,
     )
+
+
+def __getattr__(name: str) -> object:
+    # ``_Parsed``/``_Walker``: a LibCST view of the same analysis, to check it against
+    # LibCST's own providers (imported on demand: it needs LibCST)
+    if name in {"_Parsed", "_Walker"}:
+        from . import _codemod_cstview
+
+        return getattr(_codemod_cstview, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

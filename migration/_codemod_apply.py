@@ -21,14 +21,22 @@ the module uses it any more.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
+from functools import cache
+from typing import TypeVar, cast
 
 import libcst as cst
-from libcst.codemod import CodemodContext, VisitorBasedCodemodCommand
+from libcst.codemod import (
+    Codemod,
+    CodemodContext,
+    ContextAwareTransformer,
+    VisitorBasedCodemodCommand,
+)
+from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 from libcst.helpers import get_absolute_module_from_package_for_import
-from libcst.metadata import PositionProvider
+from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
-from ._codemod import _dotted_tail, _key
 from ._codemod_model import (
     AssignToCall,
     CallToAttr,
@@ -45,28 +53,181 @@ from ._codemod_model import (
     ReplaceString,
 )
 
-__all__ = ["MigrateBreakersCommand", "apply_edits"]
+__all__ = ["MigrateBreakersCommand", "apply_edits", "warm_up"]
+
+_N = TypeVar("_N", bound=cst.CSTNode)
 
 
-class MigrateBreakersCommand(VisitorBasedCodemodCommand):
+def _key(node: cst.CSTNode, where: CodeRange) -> NodeKey:
+    return (
+        type(node).__name__,
+        where.start.line,
+        where.start.column,
+        where.end.line,
+        where.end.column,
+    )
+
+
+def _dotted_tail(node: cst.BaseExpression) -> str | None:
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        return node.attr.value
+    return None
+
+
+def _transform(codemod: Codemod, tree: cst.Module) -> cst.Module:
+    """``Codemod.transform_module`` without its defensive deep copy of the tree.
+
+    LibCST copies the tree before computing metadata so that no node object
+    appears twice in it; a tree fresh from the parser, or from these
+    transforms (which never reuse one node in two places), already qualifies,
+    and the copy costs as much as the transform itself.
+    """
+    wrapper = MetadataWrapper(tree, unsafe_skip_copy=True)
+    outer = codemod.context.wrapper
+    codemod.context = replace(codemod.context, wrapper=wrapper)
+    try:
+        with codemod.resolve(wrapper):
+            return codemod.transform_module_impl(wrapper.module)
+    finally:
+        codemod.context = replace(codemod.context, wrapper=outer)
+
+
+class _Unmatched(ContextAwareTransformer):
+    """A ``ContextAwareTransformer`` without LibCST's matcher layer.
+
+    Every codemod transformer is a ``MatcherDecoratableTransformer``: it collects
+    its ``@m.visit``/``@m.leave``/``@m.call_if_inside`` decorated methods when
+    built (looking at each of the several hundred attributes of a transformer)
+    and checks them around every node.  A transformer with no such decorators
+    pays that for nothing, on every module: more than the transform itself on a
+    small one.  This base skips it; the ``visit_*``/``leave_*`` methods run as
+    ``CSTTransformer`` calls them, in the same order.
+    """
+
+    def __init__(self, context: CodemodContext) -> None:
+        Codemod.__init__(self, context)  # what ContextAwareTransformer does, less the matchers
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        return cst.CSTTransformer.on_visit(self, node)
+
+    def on_leave(self, original_node: _N, updated_node: _N) -> _N | cst.RemovalSentinel:
+        # (the leave_* methods here never return a FlattenSentinel)
+        return cast(
+            "_N | cst.RemovalSentinel",
+            cst.CSTTransformer.on_leave(self, original_node, updated_node),
+        )
+
+    def on_visit_attribute(self, node: cst.CSTNode, attribute: str) -> None:
+        cst.CSTTransformer.on_visit_attribute(self, node, attribute)
+
+    def on_leave_attribute(self, original_node: cst.CSTNode, attribute: str) -> None:
+        cst.CSTTransformer.on_leave_attribute(self, original_node, attribute)
+
+
+class _AddImports(AddImportsVisitor, _Unmatched):
+    """LibCST's ``AddImportsVisitor``, without the matcher layer it does not use."""
+
+
+class _RemoveImports(RemoveImportsVisitor, _Unmatched):
+    """LibCST's ``RemoveImportsVisitor``, without the matcher layer it does not use."""
+
+
+@cache
+def _undecorated(visitor: type[ContextAwareTransformer]) -> bool:
+    """Whether ``visitor`` declares no matcher decorators (asked once of LibCST itself).
+
+    Should a LibCST release decorate the import visitors, they run the usual way.
+    """
+    try:
+        probe = visitor(CodemodContext())
+        return not (probe._extra_visit_funcs or probe._extra_leave_funcs or probe._matchers)
+    except Exception:  # any surprise: the usual way
+        return False
+
+
+class _Command(_Unmatched, VisitorBasedCodemodCommand):
+    """A ``VisitorBasedCodemodCommand`` whose scheduled import visitors run without copies.
+
+    Subclasses declare no matcher decorators (see :class:`_Unmatched`).
+    """
+
+    def transform_module(self, tree: cst.Module) -> cst.Module:
+        tree = _transform(self, tree)
+        # what CodemodCommand.transform_module runs after the transform, in its order
+        for key, visitor, plain in (
+            (AddImportsVisitor.CONTEXT_KEY, AddImportsVisitor, _AddImports),
+            (RemoveImportsVisitor.CONTEXT_KEY, RemoveImportsVisitor, _RemoveImports),
+        ):
+            if key in self.context.scratch:
+                chosen = plain if _undecorated(visitor) else visitor
+                if visitor is AddImportsVisitor:
+                    tree = _add_imports(chosen(self.context), tree)
+                else:
+                    tree = _transform(chosen(self.context), tree)
+        return tree
+
+
+def warm_up() -> None:
+    """Do now the one-time work of the first rewrite (a worker calls it while it waits)."""
+    for visitor in (AddImportsVisitor, RemoveImportsVisitor):
+        _undecorated(visitor)
+
+
+def _single_import(stmt: cst.CSTNode) -> bool:
+    return (
+        isinstance(stmt, cst.SimpleStatementLine)
+        and len(stmt.body) == 1
+        and isinstance(stmt.body[0], (cst.Import, cst.ImportFrom))
+    )
+
+
+def _add_imports(visitor: ContextAwareTransformer, tree: cst.Module) -> cst.Module:
+    """Run ``AddImportsVisitor`` on the head of the module only.
+
+    It reads and changes the imports at the top (after a docstring or a
+    ``__strict__`` flag) and the first statement after them, nothing else, but
+    walks the whole module twice to do so; the head it needs is handed to it
+    and the rest of the body put back behind what it returns.
+    """
+    body = tree.body
+    head = next((i + 1 for i in range(1, len(body)) if not _single_import(body[i])), len(body))
+    if head == len(body):
+        return _transform(visitor, tree)
+    new = _transform(visitor, tree.with_changes(body=body[:head]))
+    return tree.with_changes(body=(*new.body, *body[head:]))
+
+
+class MigrateBreakersCommand(_Command):
     """Applies the planned edits to one module.
 
     The edits come from the tree-wide plan, addressed by node position; imports
     are scheduled through ``AddImportsVisitor``/``RemoveImportsVisitor``, which
-    ``VisitorBasedCodemodCommand`` runs after the transform (an import is only
-    removed when nothing uses it any more).
+    run after the transform (an import is only removed when nothing uses it any
+    more).
     """
 
     DESCRIPTION = "Rewrite mock circuit breakers to resilient."
     METADATA_DEPENDENCIES = (PositionProvider,)
 
     def __init__(
-        self, context: CodemodContext, plan: FilePlan, protect: Collection[str] = ()
+        self,
+        context: CodemodContext,
+        plan: FilePlan,
+        protect: Collection[str] = (),
+        class_names: Mapping[NodeKey, Collection[str]] | None = None,
     ) -> None:
         super().__init__(context)
         self.protect = frozenset(protect)
+        self.class_names = class_names or {}
         self.edits: dict[NodeKey, Edit] = {e.key: e for e in plan.edits}
         self.applied: set[NodeKey] = set()
+        # a class to delete is found by where it starts: the caller may have put a
+        # stand-in for its body, which ends elsewhere
+        self.deletions: dict[tuple[int, int], NodeKey] = {
+            e.key[1:3]: e.key for e in plan.edits if isinstance(e, DeleteClass)
+        }
         for spec in plan.add_imports:
             self.add_needed_import(spec.module, spec.obj, spec.asname)
         for spec in plan.remove_imports:
@@ -74,6 +235,8 @@ class MigrateBreakersCommand(VisitorBasedCodemodCommand):
 
     def _edit(self, node: cst.CSTNode) -> Edit | None:
         key = _key(node, self.get_metadata(PositionProvider, node))
+        if isinstance(node, cst.ClassDef):
+            key = self.deletions.get(key[1:3], key)
         edit = self.edits.get(key)
         if edit is not None:
             self.applied.add(key)
@@ -137,7 +300,9 @@ class MigrateBreakersCommand(VisitorBasedCodemodCommand):
             # Imports the class used go too, when nothing else uses them (the
             # RemoveImportsVisitor checks).  Same effect as remove_unused_import_by_node,
             # which resolves scope metadata once per name and is quadratic on big classes.
-            used = _names_in(original_node)
+            # (The caller may name what the class uses when the tree holds a stand-in body.)
+            known = self.class_names.get(edit.key)
+            used = set(known) if known is not None else _names_in(original_node)
             for local, spec in _module_imports(self.module, self.context.full_package_name):
                 if local in used and local not in self.protect:
                     self.remove_unused_import(spec.module, spec.obj, spec.asname)
@@ -278,7 +443,7 @@ def _replace_call(call: cst.Call, edit: ReplaceCall) -> cst.Call:
     return call.with_changes(func=cst.Name(edit.func), args=new_args)
 
 
-class _DropEmptyTypeChecking(VisitorBasedCodemodCommand):
+class _DropEmptyTypeChecking(_Command):
     """Removes ``if TYPE_CHECKING: pass`` blocks the import removal left behind."""
 
     DESCRIPTION = "Remove emptied TYPE_CHECKING blocks."
@@ -333,11 +498,14 @@ def apply_edits(
     plan: FilePlan,
     *,
     protect: Collection[str] = (),
+    class_names: Mapping[NodeKey, Collection[str]] | None = None,
 ) -> str:
     """Pass 3: apply ``plan`` to ``source`` and return the new source.
 
     ``protect`` names imports that must stay even if a removed class was their
-    last user in the code this call sees.
+    last user in the code this call sees; ``class_names`` gives, by the key of
+    its ``DeleteClass`` edit, the names a deleted class uses when ``source``
+    holds only a stand-in for its body.
 
     Raises:
         libcst.ParserSyntaxError: the source does not parse.
@@ -347,7 +515,7 @@ def apply_edits(
     context = CodemodContext(
         filename=path, full_module_name=module, full_package_name=package or None
     )
-    command = MigrateBreakersCommand(context, plan, protect)
+    command = MigrateBreakersCommand(context, plan, protect, class_names)
     new_tree = command.transform_module(tree)
     missing = set(command.edits) - command.applied
     if missing:

@@ -152,21 +152,28 @@ def _is_package(folder: str) -> bool:
     )
 
 
+@lru_cache(maxsize=4096)
+def _packages(folder: str) -> tuple[str, ...]:
+    """The package names a file in ``folder`` sits in, outermost first."""
+    parts: list[str] = []
+    p = Path(folder)
+    while _is_package(str(p)) and p.name and p != p.parent:
+        parts.insert(0, p.name)
+        p = p.parent
+    return tuple(parts)
+
+
 def module_name(path: str) -> tuple[str, str]:
     """The dotted module name and package of a file, from its ``__init__.py`` parents.
 
     ``src/app/cb.py`` with ``src/app/__init__.py`` (and no ``src/__init__.py``)
     is ``("app.cb", "app")``; a package's ``__init__.py`` is the package itself.
     """
-    p = Path(os.path.abspath(path))
-    stem = p.name.rsplit(".", 1)[0]
-    parts: list[str] = [] if stem == "__init__" else [stem]
-    folder = p.parent
-    while _is_package(str(folder)) and folder.name and folder != folder.parent:
-        parts.insert(0, folder.name)
-        folder = folder.parent
+    folder, filename = os.path.split(os.path.abspath(path))
+    stem = filename.rsplit(".", 1)[0]
+    parts: list[str] = [*_packages(folder), *([] if stem == "__init__" else [stem])]
     if not parts:
-        parts = [p.parent.name or "__main__"]
+        parts = [os.path.basename(folder) or "__main__"]
     name = ".".join(parts)
     package = name if stem == "__init__" else name.rpartition(".")[0]
     return name, package

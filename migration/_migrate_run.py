@@ -11,9 +11,12 @@ Which files are read:
   or a caller outside the paths, is seen before anything is deleted or changed.
 
 Only files whose bytes name a mock breaker (or, in later rounds, a manager or
-factory that hands one out) are parsed; the others are read once and skipped.
-LibCST itself is imported only once a file needs parsing, and its codemod
-machinery only once a file needs rewriting.
+factory that hands one out) are parsed; the others are read once (and kept in
+memory for the later passes) and skipped.  Passes 1 and 2 read modules with
+``ast`` in this process; LibCST, which takes longer to import than they take to
+run, is imported only for pass 3, by the files that change: in a worker process
+started as soon as the prefilter has found many candidates (it loads LibCST
+while this process analyses), or here.
 Every per-file step catches its own exceptions: a file that fails is reported
 and the run goes on without touching it.
 """
@@ -25,30 +28,31 @@ import difflib
 import io
 import os
 import re
-import tokenize
-import zlib
+import sys
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Final, TypeVar
 
 from ._check import CheckOptions, check_source, needs_parse
 from ._codemod_model import (
     ClassInfo,
     DeleteClass,
+    DropStatement,
     FileFacts,
     FilePlan,
     FileResult,
     ImportRef,
     ManualSite,
     ModuleSummary,
+    NodeKey,
     Sym,
 )
 from ._codemod_plan import FileRole, Plan, make_plan
 from ._codemod_resolve import Resolver
+from ._codemod_scope import cst_names
 from ._config import Config
-from ._diagnostics import RULES
+from ._diagnostics import RULES, Finding
 from ._files import discover
 from ._migrate_io import (
     SourceError,
@@ -57,20 +61,25 @@ from ._migrate_io import (
     module_name,
     write_atomic,
 )
-from ._migrate_slice import Slice, slice_source, split_lines
+from ._migrate_slice import ALWAYS_KEPT, Slice, parse_cached, slice_source, split_lines
 from ._names import MockNames
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
 
 __all__ = ["MigrateOptions", "RunReport", "run_migrate"]
 
 _T = TypeVar("_T")
 _R = TypeVar("_R")
-_InitArgs: TypeAlias = tuple[
-    MockNames, "dict[str, tuple[Sym, ...]] | None", "dict[str, ClassInfo] | None"
-]
 _IDENT_RE: Final = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
 _IDENT_STR_RE: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_IDENT_BYTES: Final = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 _PROJECT_MARKERS: Final = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
-_AUTO_PARALLEL_MIN: Final = 24
+#: Candidate files from which a rewrite worker is started without ``--jobs``, and how
+#: many at most: one hides LibCST's import behind the analysis; more compete with the
+#: analysis for the CPUs while LibCST loads in each (measured slower on two CPUs).
+_AUTO_REWRITERS_MIN: Final = 8
+_AUTO_REWRITERS_MAX: Final = 1
 
 
 @dataclass(frozen=True)
@@ -82,7 +91,8 @@ class MigrateOptions:
         config: ``[tool.resilient]`` settings.
         write: apply the changes (default: dry run).
         include_tests: rewrite test code too.
-        jobs: worker processes; 0 picks one per CPU when there are enough files.
+        jobs: worker processes for the rewrite (pass 3); 0 starts one when there
+            are enough candidate files and more than one CPU, 1 runs in one process.
     """
 
     paths: tuple[str, ...]
@@ -136,15 +146,59 @@ class RunReport:
 # -- files ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
 class _File:
-    """One file of the run: where to read it, how to show it, what it is."""
+    """One file of the run: where to read it, how to show it, what it is.
 
-    real: str
-    display: str
-    module: str
-    package: str
-    role: FileRole
+    How to show it (``display``) and its module name are worked out on first use:
+    most files of a large tree are only read once by the prefilter.
+    """
+
+    __slots__ = ("_display", "_module", "_paths", "path", "real", "role")
+
+    def __init__(self, real: str, path: str, role: FileRole, paths: _Paths) -> None:
+        self.real = real
+        self.path = path  # absolute, as found (not resolved)
+        self.role = role
+        self._paths = paths
+        self._display: str | None = None
+        self._module: tuple[str, str] | None = None
+
+    @property
+    def shown(self) -> str | None:
+        """``display`` if it was asked for already, else None."""
+        return self._display
+
+    @property
+    def display(self) -> str:
+        if self._display is None:
+            self._display = self._paths.display(self.path)
+        return self._display
+
+    @property
+    def module(self) -> str:
+        return self._names()[0]
+
+    @property
+    def package(self) -> str:
+        return self._names()[1]
+
+    def _names(self) -> tuple[str, str]:
+        if self._module is None:
+            self._module = module_name(self.path)
+        return self._module
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # to a worker process: with what it needs worked out, not the caches
+        return (_resolved_file, (self.real, self.path, self.role, self.display, self._names()))
+
+
+def _resolved_file(
+    real: str, path: str, role: FileRole, display: str, names: tuple[str, str]
+) -> _File:
+    f = _File(real, path, role, _Paths())
+    f._display = display
+    f._module = names
+    return f
 
 
 def _display(path: str) -> str:
@@ -154,6 +208,42 @@ def _display(path: str) -> str:
     except ValueError:
         return absolute
     return absolute if rel.startswith("..") else rel
+
+
+class _Paths:
+    """``realpath``, display path and module name of many files, folder by folder.
+
+    Each of these walks a file's folders (``realpath`` with one ``lstat`` per
+    folder); the files of one folder share all of that, so it is done once per
+    folder.  The answers equal :func:`os.path.realpath`, :func:`_display` and
+    :func:`._migrate_io.module_name` on the file itself.
+    """
+
+    def __init__(self) -> None:
+        self._real: dict[str, str] = {}
+        self._shown: dict[str, str | None] = {}
+
+    def real(self, absolute: str) -> str:
+        folder, name = os.path.split(absolute)
+        if not name or name in {".", ".."} or os.path.islink(absolute):
+            return os.path.realpath(absolute)
+        real_folder = self._real.get(folder)
+        if real_folder is None:
+            real_folder = self._real[folder] = os.path.realpath(folder)
+        return os.path.join(real_folder, name)
+
+    def display(self, absolute: str) -> str:
+        folder, name = os.path.split(absolute)
+        if folder not in self._shown:
+            try:
+                self._shown[folder] = os.path.relpath(folder)
+            except ValueError:
+                self._shown[folder] = None
+        shown = self._shown[folder]
+        if shown is None or not name:
+            return _display(absolute)
+        rel = name if shown == "." else os.path.join(shown, name)
+        return absolute if rel.startswith("..") else rel
 
 
 def _project_root(paths: Sequence[str], config: Config) -> Path | None:
@@ -180,19 +270,22 @@ def _collect(options: MigrateOptions) -> tuple[dict[str, _File], list[str], list
     )
     files: dict[str, _File] = {}
     failures: list[FileResult] = []
+    paths = _Paths()
+    roles = {
+        (rewrite, is_test): FileRole(rewrite=rewrite, is_test=is_test)
+        for rewrite in (False, True)
+        for is_test in (False, True)
+    }
 
     def add(path: str, role: FileRole) -> None:
-        real = os.path.realpath(path)
+        absolute = os.path.abspath(path)
+        real = paths.real(absolute)
         if real in files and not role.rewrite:
             return
-        name, package = module_name(path)
-        files[real] = _File(real, _display(path), name, package, role)
+        files[real] = _File(real, absolute, role, paths)
 
     for source in found.files:
-        add(
-            source.path,
-            FileRole(rewrite=options.include_tests or not source.is_test, is_test=source.is_test),
-        )
+        add(source.path, roles[options.include_tests or not source.is_test, source.is_test])
     for path, reason in found.unreadable:
         if not path.endswith((".py", ".pyi")):
             failures.append(
@@ -205,27 +298,69 @@ def _collect(options: MigrateOptions) -> tuple[dict[str, _File], list[str], list
             [str(root)], root=config.root, test_paths=config.test_paths, exclude=config.exclude
         )
         for source in universe.files:
-            add(source.path, FileRole(rewrite=False, is_test=source.is_test))
+            add(source.path, roles[False, source.is_test])
     return files, found.missing, failures
 
 
 def _read(path: str) -> bytes:
-    with open(path, "rb") as fh:
-        return fh.read()
+    """The file's bytes (``open(path, "rb").read()`` without the buffered-IO layer)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    try:
+        size = os.fstat(fd).st_size
+        data = os.read(fd, size + 1)
+        if len(data) != size:  # it changed meanwhile, fstat cannot tell (/proc), a short read
+            chunks = [data]
+            while chunk := os.read(fd, 1 << 16):
+                chunks.append(chunk)
+            data = b"".join(chunks)
+        return data
+    finally:
+        os.close(fd)
 
 
-def _mentions_mock(data: bytes, names: MockNames) -> bool:
-    lowered = data.lower()
+def _mentions_mock(data: bytes, names: MockNames, lowered: bytes | None = None) -> bool:
+    """Whether an identifier in ``data`` names a mock breaker (``_IDENT_RE`` identifiers)."""
+    if lowered is None:
+        lowered = data.lower()
     if not names.may_mention(lowered):
         return False
-    idents = {m.group(0) for m in _IDENT_RE.finditer(data)}
-    return any(names.matches(i.decode("ascii")) for i in idents)
+    needles = names.needles()
+    if not all(needles) or any(set(n) - _IDENT_BYTES for n in needles):
+        # a pattern whose literal part is empty or not an identifier's: every identifier
+        idents = {m.group(0) for m in _IDENT_RE.finditer(data)}
+        return any(names.matches(i.decode("ascii")) for i in idents)
+    # every matching name holds a needle: only the identifiers around one need a look
+    seen: set[bytes] = set()
+    for needle in needles:
+        pos = lowered.find(needle)
+        while pos != -1:
+            start = pos
+            while start > 0 and data[start - 1] in _IDENT_BYTES:
+                start -= 1
+            end = pos + len(needle)
+            while end < len(data) and data[end] in _IDENT_BYTES:
+                end += 1
+            ident = _IDENT_RE.search(data, start, end)  # where the pattern would start it
+            if ident is not None and ident.end() > pos:
+                word = ident.group(0)
+                if word not in seen:
+                    seen.add(word)
+                    if names.matches(word.decode("ascii")):
+                        return True
+            pos = lowered.find(needle, end)
+    return False
 
 
 # -- workers (run in this process or in a pool) -------------------------------------------
 
 _NAMES: MockNames = MockNames()
 _RESOLVER: Resolver | None = None
+#: File contents read by the prefilter, by real path (up to ``_DATA_BUDGET`` bytes in all),
+#: so that later passes need not read them again.
+_DATA: dict[str, bytes] = {}
+_DATA_BUDGET: Final = 256 << 20
+_IDENTS: dict[str, frozenset[str]] = {}  # the identifiers in each file (for _sliced)
+_SLICES: dict[tuple[str, frozenset[str]], Slice] = {}
 
 
 def _init_worker(
@@ -241,29 +376,41 @@ def _init_worker(
 
 
 def _load(f: _File) -> tuple[bytes, str]:
-    data = _read(f.real)
+    data = _DATA[f.real] if f.real in _DATA else _read(f.real)
     return data, decode_source(data).text
 
 
+def _always_kept(name: str) -> bool:
+    """A statement naming it is kept whatever the carriers (see ``slice_source``)."""
+    return name in ALWAYS_KEPT or (
+        (bool(_NAMES.extra) or "breaker" in name.lower()) and _NAMES.matches(name)
+    )
+
+
 def _sliced(f: _File, interesting: frozenset[str]) -> Slice:
+    """The file's slice for the analysis; the same as last time unless it names a new carrier."""
     _, text = _load(f)
-    return slice_source(text, interesting, _NAMES)
+    idents = _IDENTS.get(f.real)
+    if idents is None:
+        idents = _IDENTS[f.real] = frozenset(_IDENT_STR_RE.findall(text))
+    # names the text never mentions change nothing, nor names slicing keeps anyway
+    key = (f.real, frozenset(n for n in interesting & idents if not _always_kept(n)))
+    part = _SLICES.get(key)
+    if part is None:
+        part = _SLICES[key] = slice_source(text, interesting, _NAMES)
+    return part
 
 
 def _describe(exc: BaseException, text: str | None = None) -> str:
-    from libcst import ParserSyntaxError
-
-    if isinstance(exc, ParserSyntaxError):
+    if isinstance(exc, SyntaxError):  # from ast: Python's own message
+        return _syntax_error(exc)
+    libcst = sys.modules.get("libcst")  # only loaded once a file is rewritten
+    if libcst is not None and isinstance(exc, libcst.ParserSyntaxError):
         if text is not None:
             try:
                 ast.parse(text)
             except SyntaxError as err:  # Python's own message points at the right place
-                where = (
-                    f"line {err.lineno}, column {err.offset}"
-                    if err.offset
-                    else f"line {err.lineno}"
-                )
-                return f"cannot parse ({where}): {err.msg}"
+                return _syntax_error(err)
             except (ValueError, RecursionError, MemoryError):
                 pass
         return f"cannot parse (line {exc.raw_line}, column {exc.raw_column + 1}): {exc.message}"
@@ -276,8 +423,9 @@ def _describe(exc: BaseException, text: str | None = None) -> str:
     return f"internal error: {exc!r}"
 
 
-def _job_key(job: tuple[_File, object] | tuple[_File, object, object]) -> str:
-    return job[0].real
+def _syntax_error(err: SyntaxError) -> str:
+    where = f"line {err.lineno}, column {err.offset}" if err.offset else f"line {err.lineno}"
+    return f"cannot parse ({where}): {err.msg}"
 
 
 def _index_task(
@@ -311,40 +459,79 @@ def _analyze_task(job: tuple[_File, frozenset[str]]) -> tuple[str, FileFacts | N
         return f.real, None, _describe(exc)
 
 
-def _apply_task(
-    job: tuple[_File, FilePlan, frozenset[str]],
-) -> tuple[str, bytes, str | None, str | None]:
-    f, plan, interesting = job
-    data = b""
+@dataclass(frozen=True, slots=True)
+class _Edit:
+    """What pass 3 hands to LibCST for one file (prepared where the file was parsed).
+
+    Attributes:
+        source: the text to rewrite: the slice, or the whole file.
+        protect, class_names: see :func:`._codemod_apply.apply_edits`.
+    """
+
+    file: _File
+    plan: FilePlan
+    source: str
+    protect: frozenset[str] = frozenset()
+    class_names: tuple[tuple[NodeKey, frozenset[str]], ...] = ()
+
+
+def _edit_task(edit: _Edit) -> tuple[str | None, str | None]:
+    """Run LibCST on one prepared file: ``(new source, None)`` or ``(None, error)``."""
     try:
-        data = _read(f.real)
-        text = decode_source(data).text
-        return f.real, data, _apply_sliced(text, f, plan, interesting), None
+        from ._codemod_apply import apply_edits  # LibCST: only when a file is rewritten
+
+        f = edit.file
+        new = apply_edits(
+            edit.source,
+            f.display,
+            f.module,
+            f.package,
+            edit.plan,
+            protect=edit.protect,
+            class_names=dict(edit.class_names),
+        )
+        return new, None
     except Exception as exc:
-        return f.real, data, None, _describe(exc)
+        return None, _describe(exc)
 
 
-def _apply_sliced(text: str, f: _File, plan: FilePlan, interesting: frozenset[str]) -> str:
-    """Apply ``plan`` to a slice of ``text`` and put the untouched statements back.
+def _prepare_edit(
+    text: str, f: _File, plan: FilePlan, interesting: frozenset[str]
+) -> tuple[_Edit, Slice | None]:
+    """Slice ``text`` for the rewrite of ``plan``, and what LibCST needs to know besides.
 
     The slice keeps every statement an edit touches and every statement naming an
     import the rewrite may remove (so ``RemoveImportsVisitor`` sees all its uses);
-    the rest become placeholders over the same lines.  When the placeholders do
-    not come back intact, the whole file is rewritten instead.
+    the rest become placeholders over the same lines.  Without placeholders the
+    whole text is rewritten.
     """
-    from ._codemod_apply import apply_edits  # LibCST's codemod machinery: only when needed
-
-    lines = {ln for e in plan.edits for ln in range(e.key[1], e.key[3] + 1)}
+    deleted = [e for e in plan.edits if isinstance(e, DeleteClass)]
+    # a deleted class: its first line keeps it, its body need not be read (blanked whole)
+    lines = {e.key[1] for e in deleted}
+    lines.update(
+        ln
+        for e in plan.edits
+        if not isinstance(e, DeleteClass)
+        for ln in range(e.key[1], e.key[3] + 1)
+    )
     wanted = set(interesting) | {"TYPE_CHECKING", "typing", "typing_extensions"}
     for spec in plan.remove_imports:
         wanted.add(spec.asname or spec.obj or spec.module.split(".")[0])
     protect: set[str] = set()
-    deleted = [e for e in plan.edits if isinstance(e, DeleteClass)]
+    class_names: dict[NodeKey, frozenset[str]] = {}
     if deleted:
         # An import a removed class used goes only if nothing else names it, even
         # in a comment or string (decided here on the text, so the statements
         # using it need not be in the slice).
         imported, import_lines = _imported_names(text)
+        # the names the class uses, as LibCST would find them in it (its body is
+        # blanked in the slice)
+        parsed = parse_cached(text)
+        if parsed is not None:
+            starts = {e.key[1]: e.key for e in deleted}
+            for node in parsed[0].body:
+                if isinstance(node, ast.ClassDef) and node.lineno in starts:
+                    class_names[starts[node.lineno]] = frozenset(cst_names(node))
         split = split_lines(text)
         inside: set[int] = set()
         for e in deleted:
@@ -357,21 +544,27 @@ def _apply_sliced(text: str, f: _File, plan: FilePlan, interesting: frozenset[st
             elif number not in import_lines:
                 elsewhere.update(_IDENT_STR_RE.findall(line))
         protect = used & imported & elsewhere
-    part = slice_source(text, wanted, _NAMES, force_lines=lines)
+    part = slice_source(
+        text,
+        wanted,
+        _NAMES,
+        force_lines=lines,
+        follow=False,
+        removals={e.key[1] for e in plan.edits if isinstance(e, (DeleteClass, DropStatement))},
+        deleted={(e.key[1], e.key[3]) for e in deleted},
+    )
     if part.stand_ins:
-        new = apply_edits(part.text, f.display, f.module, f.package, plan, protect=protect)
-        restored = part.restore(new)
-        if restored is not None:
-            return restored
-    return apply_edits(text, f.display, f.module, f.package, plan, protect=protect)
+        edit = _Edit(f, plan, part.text, frozenset(protect), tuple(sorted(class_names.items())))
+        return edit, part
+    return _Edit(f, plan, text, frozenset(protect)), None
 
 
 def _imported_names(text: str) -> tuple[set[str], set[int]]:
     """Names bound by imports outside functions and classes, and the lines of those imports."""
-    try:
-        tree = ast.parse(text)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
+    parsed = parse_cached(text)
+    if parsed is None:
         return set(), set()  # the slice is then the whole file: nothing to decide here
+    tree = parsed[0]
     names: set[str] = set()
     lines: set[int] = set()
     stack: list[ast.stmt] = list(tree.body)
@@ -389,50 +582,91 @@ def _imported_names(text: str) -> tuple[set[str], set[int]]:
     return names, lines
 
 
-class _Workers:
-    """Worker processes for ``--jobs``, each keeping the files it was given.
+def _cpus() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
 
-    A file always goes to the same process (by a hash of its path), so the module
-    it parsed for pass 1 is still parsed, in that process, for pass 2.  Without
-    ``--jobs`` the work runs in this process unless there are many files to parse.
+
+def _start_rewriter(names: MockNames) -> None:
+    """A rewrite worker starts: LibCST loads now, while the parent still analyses."""
+    global _NAMES
+    _NAMES = names
+    from ._codemod_apply import warm_up
+
+    warm_up()
+
+
+def _ready() -> None:
+    """Nothing: submitted so that the pool starts its workers at once."""
+
+
+class _Rewriters:
+    """Worker processes for pass 3, the only one that needs LibCST.
+
+    LibCST takes about 0.4 s to import, and rewriting a file some 25 ms.  The
+    workers are started as soon as the prefilter has found files that may need
+    rewriting, so they import LibCST while this process indexes and analyses; it
+    then checks the files the rewrite leaves alone while they rewrite.  With
+    ``--jobs 1`` (or one CPU, or only a few candidate files) everything runs in
+    this process, and LibCST is imported only if a file is to be rewritten.  If
+    nothing is to be rewritten after all, the workers are stopped unused.
     """
 
     def __init__(self, jobs: int) -> None:
         self.jobs = jobs
-        self.pools: list[ProcessPoolExecutor] = []
+        self.pool: ProcessPoolExecutor | None = None
+        self.used = False
 
-    def _start(self, count: int) -> bool:
-        if self.pools:
-            return True
-        workers = self.jobs if self.jobs > 0 else (os.cpu_count() or 1)
-        wanted = self.jobs > 1 or (self.jobs == 0 and count >= _AUTO_PARALLEL_MIN)
-        if workers < 2 or count < 2 or not wanted:
-            return False
-        self.pools = [ProcessPoolExecutor(max_workers=1) for _ in range(min(workers, count))]
-        return True
+    def start(self, candidates: int, names: MockNames) -> None:
+        """Start the workers if they are worth it for this many candidate files."""
+        if self.pool is not None or self.jobs == 1 or not candidates:
+            return
+        cpus = _cpus()
+        if self.jobs == 0:
+            if cpus < 2 or candidates < _AUTO_REWRITERS_MIN:
+                return
+            count = min(cpus, _AUTO_REWRITERS_MAX)
+        else:
+            count = min(self.jobs, candidates)
+        import multiprocessing  # (and the pool) only when workers are started
+        from concurrent.futures import ProcessPoolExecutor
 
-    def map(
-        self,
-        fn: Callable[[_T], _R],
-        items: Sequence[_T],
-        key: Callable[[_T], str],
-        initargs: _InitArgs,
-    ) -> list[_R]:
-        if not self._start(len(items)):
-            _init_worker(*initargs)
-            return [fn(item) for item in items]
-        for ready in [pool.submit(_init_worker, *initargs) for pool in self.pools]:
-            ready.result()
-        futures = [
-            self.pools[zlib.crc32(key(item).encode()) % len(self.pools)].submit(fn, item)
-            for item in items
-        ]
-        return [f.result() for f in futures]
+        methods = multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context("fork" if "fork" in methods else None)
+        self.pool = ProcessPoolExecutor(
+            max_workers=count, mp_context=context, initializer=_start_rewriter, initargs=(names,)
+        )
+        self.pool.submit(_ready)  # launches the workers now (they load LibCST meanwhile)
+
+    def submit(self, fn: Callable[[_T], _R], items: Sequence[_T]) -> Callable[[], list[_R]]:
+        """Start ``fn`` on every item; the returned callable gives the results in order."""
+        if self.pool is None:
+            results = [fn(item) for item in items]
+            return lambda: results
+        self.used = self.used or bool(items)
+        futures = [self.pool.submit(fn, item) for item in items]
+        from concurrent.futures.process import BrokenProcessPool
+
+        def collect() -> list[_R]:
+            try:
+                return [f.result() for f in futures]
+            except BrokenProcessPool:  # a worker died: do it here
+                self.close()
+                return [fn(item) for item in items]
+
+        return collect
 
     def close(self) -> None:
-        for pool in self.pools:
-            pool.shutdown(cancel_futures=True)
-        self.pools = []
+        pool, self.pool = self.pool, None
+        if pool is None:
+            return
+        if not self.used:
+            # nothing was rewritten: the workers may still be loading LibCST, for nothing
+            for process in list(getattr(pool, "_processes", {}).values()):
+                process.terminate()
+        pool.shutdown(cancel_futures=True)
 
 
 # -- the run ----------------------------------------------------------------------------
@@ -443,7 +677,8 @@ class _Run:
         self.options = options
         self.names = MockNames(extra=options.config.mock_names)
         self.report = RunReport()
-        self.workers = _Workers(options.jobs)
+        self.rewriters = _Rewriters(options.jobs)
+        self.findings: dict[str, list[Finding]] = {}  # guard files' findings, checked early
         self.files: dict[str, _File] = {}
         self.failures: dict[str, str] = {}  # reported: files of the rewrite set
         self.broken: dict[str, str] = {}  # any file read that could not be processed
@@ -464,7 +699,10 @@ class _Run:
         try:
             return self._run()
         finally:
-            self.workers.close()
+            self.rewriters.close()
+            _DATA.clear()
+            _IDENTS.clear()
+            _SLICES.clear()
 
     def _run(self) -> RunReport:
         files, missing, failures = _collect(self.options)
@@ -474,6 +712,8 @@ class _Run:
             return self.report
         self.files = files
         candidates = self.prefilter()
+        self.rewriters.start(len(candidates), self.names)
+        _init_worker(self.names)
         self.index(candidates)
         resolver = self.resolver()
         self.analyze(resolver)
@@ -485,6 +725,7 @@ class _Run:
 
     def prefilter(self) -> list[_File]:
         candidates: list[_File] = []
+        budget = _DATA_BUDGET
         for f in self.files.values():
             if f.role.rewrite:
                 self.report.scanned += 1
@@ -493,10 +734,13 @@ class _Run:
             except OSError as exc:
                 self.fail(f.real, _describe(exc))
                 continue
+            if len(data) <= budget:  # kept for the later passes, which would read it again
+                _DATA[f.real] = data
+                budget -= len(data)
             lowered = data.lower()
             if f.role.rewrite and needs_parse(lowered, self.names):
                 self.guard.add(f.real)
-            if _mentions_mock(data, self.names):
+            if _mentions_mock(data, self.names, lowered):
                 candidates.append(f)
         return candidates
 
@@ -505,16 +749,18 @@ class _Run:
         if not new:
             return []
         self.scanned_names.update(new)
-        pattern = re.compile(rb"\b(?:" + b"|".join(re.escape(n.encode()) for n in new) + rb")\b")
+        needles = [n.encode() for n in new]
+        pattern = re.compile(rb"\b(?:" + b"|".join(re.escape(n) for n in needles) + rb")\b")
         found: list[_File] = []
         for real, f in self.files.items():
             if real in self.summaries or real in self.broken:
                 continue
             try:
-                data = _read(real)
+                data = _DATA[real] if real in _DATA else _read(real)
             except OSError:
                 continue
-            if pattern.search(data):
+            # a plain substring search first: the word-boundary pattern only on hits
+            if any(n in data for n in needles) and pattern.search(data):
                 found.append(f)
         return found
 
@@ -525,10 +771,9 @@ class _Run:
         for _ in range(10):
             if not batch:
                 return
-            jobs = [(f, self.interesting) for f in batch]
-            for real, summary, error, blanked in self.workers.map(
-                _index_task, jobs, _job_key, (self.names, None, None)
-            ):
+            for real, summary, error, blanked in [
+                _index_task((f, self.interesting)) for f in batch
+            ]:
                 if summary is not None:
                     self.summaries[real] = summary
                     self.blanked[real] = blanked
@@ -559,11 +804,9 @@ class _Run:
     # pass 2
 
     def analyze(self, resolver: Resolver) -> None:
-        items = [(self.files[real], self.interesting) for real in sorted(self.summaries)]
-        bindings = dict(resolver.bindings)
-        classes = dict(resolver.classes)
-        results = self.workers.map(_analyze_task, items, _job_key, (self.names, bindings, classes))
-        for real, facts, error in results:
+        _init_worker(self.names, dict(resolver.bindings), dict(resolver.classes))
+        for path in sorted(self.summaries):
+            real, facts, error = _analyze_task((self.files[path], self.interesting))
             if facts is not None:
                 self.facts[real] = facts
             elif error is not None:
@@ -588,22 +831,45 @@ class _Run:
                 keep={**keep_broken, **keep},
                 block=block,
             )
-            jobs = [
-                (self.files[by_display[p]], fp, self.interesting)
-                for p, fp in sorted(plan.files.items())
-            ]
             new_texts.clear()
             originals.clear()
             failed_now = False
-            for real, data, new, error in self.workers.map(
-                _apply_task, jobs, _job_key, (self.names, None, None)
-            ):
-                originals[real] = data
+            edits: list[tuple[str, str, _Edit, Slice | None]] = []
+            for p, fp in sorted(plan.files.items()):
+                f = self.files[by_display[p]]
+                data = b""
+                try:
+                    data = _DATA[f.real] if f.real in _DATA else _read(f.real)
+                    text = decode_source(data).text
+                    edits.append((f.real, text, *_prepare_edit(text, f, fp, self.interesting)))
+                except Exception as exc:
+                    self.fail(f.real, _describe(exc))
+                    failed_now = True
+                originals[f.real] = data
+            results = self.rewriters.submit(_edit_task, [e for _, _, e, _ in edits])
+            # meanwhile (when workers rewrite): what `check` says of the files left alone
+            self.check_guard(skip={real for real, _, _, _ in edits})
+            whole: list[tuple[str, _Edit]] = []
+            for (real, text, edit, part), (result, error) in zip(edits, results(), strict=True):
+                new = result
+                if result is not None and part is not None:
+                    new = part.restore(result)
+                    if new is None:  # the placeholders did not come back: the whole file
+                        whole.append((real, _Edit(edit.file, edit.plan, text, edit.protect)))
+                        continue
                 if new is not None:
                     new_texts[real] = new
                 elif error is not None:
                     self.fail(real, error)
                     failed_now = True
+            if whole:
+                again = self.rewriters.submit(_edit_task, [e for _, e in whole])
+                for (real, _), (new, error) in zip(whole, again(), strict=True):
+                    if new is not None:
+                        new_texts[real] = new
+                    elif error is not None:
+                        self.fail(real, error)
+                        failed_now = True
             leftovers = self.leftover_names(plan, facts, by_display, new_texts)
             if not leftovers and not failed_now:
                 break
@@ -686,7 +952,8 @@ class _Run:
     def finish(self, plan: Plan, new_texts: dict[str, str], originals: dict[str, bytes]) -> None:
         report = self.report
         write = self.options.write
-        by_display = {f.display: real for real, f in self.files.items()}
+        # every path a result or a manual site names is the display of a file used so far
+        by_display = {f.shown: real for real, f in self.files.items() if f.shown is not None}
         manual_by_path: dict[str, list[ManualSite]] = {}
         for site in plan.manual:
             manual_by_path.setdefault(site.path, []).append(site)
@@ -757,6 +1024,16 @@ class _Run:
         )
         report.written = write
 
+    def check_guard(self, skip: set[str]) -> None:
+        """Run the guard now on the files it may flag that the rewrite leaves alone."""
+        options = CheckOptions(names=self.names)
+        for real in sorted(self.guard - skip - self.findings.keys()):
+            try:
+                data = _DATA[real] if real in _DATA else _read(real)
+            except OSError:
+                continue  # guard_sites tries again, and says nothing either
+            self.findings[real] = check_source(data, self.files[real].display, options)
+
     def guard_sites(
         self,
         f: _File,
@@ -767,16 +1044,19 @@ class _Run:
     ) -> list[ManualSite]:
         """Add what ``resilient check`` would still report in this file, if not listed yet."""
         try:
+            original = _DATA[f.real] if f.real in _DATA else _read(f.real)
             if old_new is not None:
-                data = encode_source(old_new[1], decode_source(_read(f.real)))
+                data = encode_source(old_new[1], decode_source(original))
             else:
-                data = _read(f.real)
+                data = original
         except (OSError, SourceError):
             return sites
-        options = CheckOptions(names=self.names)
+        findings = self.findings.get(f.real) if old_new is None else None
+        if findings is None:
+            findings = check_source(data, f.display, CheckOptions(names=self.names))
         covered = {s.line for s in sites}
         out = list(sites)
-        for finding in check_source(data, f.display, options):
+        for finding in findings:
             if finding.code == "RES000":
                 continue  # unparsable files are reported as failures
             line = finding.line
@@ -796,6 +1076,10 @@ class _Run:
 
 
 def _names_token(text: str, name: str) -> bool:
+    if name not in text:
+        return False  # no need to tokenize (pure Python, slow) to know
+    import tokenize
+
     try:
         for tok in tokenize.generate_tokens(io.StringIO(text).readline):
             if tok.type == tokenize.NAME and tok.string == name:

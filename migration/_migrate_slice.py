@@ -30,11 +30,12 @@ import ast
 import re
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Final
 
 from ._names import MockNames
 
-__all__ = ["ALWAYS_KEPT", "Slice", "slice_source", "split_lines"]
+__all__ = ["ALWAYS_KEPT", "Slice", "parse_cached", "slice_source", "split_lines"]
 
 #: Names the rewrite may introduce: a statement binding one must be seen.
 ALWAYS_KEPT: Final = frozenset(
@@ -67,6 +68,8 @@ class Slice:
         blanked_names: every identifier in the blanked statements, so a caller
             can tell when a name becoming interesting later needs a new slice.
         stand_ins: ``(placeholder, original text)`` pairs for :meth:`restore`.
+        vanishing: placeholders that may be gone after the edits (class bodies
+            blanked whole, deleted with their class).
     """
 
     text: str
@@ -74,15 +77,20 @@ class Slice:
     total: int
     blanked_names: frozenset[str]
     stand_ins: tuple[tuple[str, str], ...] = ()
+    vanishing: frozenset[str] = frozenset()
 
     def restore(self, code: str) -> str | None:
         """Put the original statements back in place of their placeholders.
 
-        Returns None when a placeholder is not found exactly once (the caller
+        Returns None when a placeholder is not found exactly once, or not at
+        all unless it stood for the body of a class the edits delete (the caller
         then works on the whole file instead).
         """
         for placeholder, original in self.stand_ins:
-            if code.count(placeholder) != 1:
+            count = code.count(placeholder)
+            if count == 0 and placeholder in self.vanishing:
+                continue
+            if count != 1:
                 return None
             code = code.replace(placeholder, original)
         return code
@@ -137,65 +145,156 @@ def _facts(node: ast.stmt) -> tuple[bool, set[str]]:
     return has_import, bound
 
 
+@lru_cache(maxsize=128)
+def parse_cached(text: str) -> tuple[ast.Module, list[str]] | None:
+    """``ast`` tree and lines of a module; None when it does not parse (cached: the
+    analysis and the rewrite slice one text several times)."""
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    return tree, split_lines(text)
+
+
+@dataclass
+class _Statements:
+    """The statements of one block, with what slicing decides on."""
+
+    nodes: list[ast.stmt]
+    spans: list[tuple[int, int]]
+    idents: list[set[str]]
+    imports: list[bool]
+    binds: list[set[str]]
+
+    @classmethod
+    def of(cls, nodes: list[ast.stmt], lines: list[str]) -> _Statements:
+        out = cls(nodes, [], [], [], [])
+        for node in nodes:
+            start = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", ()))])
+            end = node.end_lineno or node.lineno
+            out.spans.append((start, end))
+            out.idents.append(set(_IDENT_RE.findall("".join(lines[start - 1 : end]))))
+            has_import, bound = _facts(node)
+            out.imports.append(has_import)
+            out.binds.append(bound)
+        return out
+
+    def groups(self) -> list[tuple[int, int, list[int]]]:
+        """Statements sharing a line (``a = 1; b = 2``), kept or blanked together."""
+        groups: list[tuple[int, int, list[int]]] = []
+        for i, (start, end) in enumerate(self.spans):
+            if groups and start <= groups[-1][1]:
+                first, last, members = groups[-1]
+                groups[-1] = (first, max(last, end), [*members, i])
+            else:
+                groups.append((start, end, [i]))
+        return groups
+
+    def mentions(self, i: int, wanted: Collection[str], names: MockNames) -> bool:
+        idents = self.idents[i]
+        return bool(
+            idents & wanted  # type: ignore[operator]
+            or self.binds[i] & wanted  # type: ignore[operator]
+            or any(names.matches(n) for n in idents if names.extra or "breaker" in n.lower())
+        )
+
+
+class _Blanker:
+    """Replaces line ranges by placeholders and remembers how to put them back."""
+
+    def __init__(self, text: str, lines: list[str]) -> None:
+        self.lines = lines
+        self.out = list(lines)
+        self.token = _unused_token(text)
+        self.stand_ins: list[tuple[str, str]] = []
+        self.vanishing: set[str] = set()
+        self.count = 0
+
+    def blank(
+        self, start: int, end: int, *, number: int | None = None, vanish: bool = False
+    ) -> None:
+        # One statement over the same lines: `_resilient_slice_N_ = """<newlines>"""`
+        # (a single string token, so the parser builds no node per blank line),
+        # indented as the first line was.
+        lines = self.lines
+        first = lines[start - 1]
+        indent = first[: len(first) - len(first.lstrip(" \t\f"))]
+        endings = [ln[len(ln.rstrip("\r\n")) :] for ln in lines[start - 1 : end]]
+        name = f"{self.token}{self.count if number is None else number}_"
+        self.count += 1
+        if len(endings) == 1:
+            stand_in = f'{indent}{name} = ""{endings[0]}'
+        else:
+            stand_in = f'{indent}{name} = """{"".join(endings[:-1])}"""{endings[-1]}'
+        self.stand_ins.append((stand_in, "".join(lines[start - 1 : end])))
+        if vanish:
+            self.vanishing.add(stand_in)
+        self.out[start - 1] = stand_in
+        for ln in range(start + 1, end + 1):
+            self.out[ln - 1] = ""
+
+
 def slice_source(
     text: str,
     interesting: Collection[str],
     names: MockNames,
     *,
     force_lines: Collection[int] = (),
+    follow: bool = True,
+    removals: Collection[int] = (),
+    deleted: Collection[tuple[int, int]] = (),
 ) -> Slice:
-    """Blank the top-level statements of ``text`` that cannot matter (see the module doc).
+    """Blank the statements of ``text`` that cannot matter (see the module doc).
 
     Args:
         text: the module's source.
         interesting: carrier names (besides mock breaker names, always interesting).
         names: the mock-breaker name patterns.
         force_lines: keep the statements covering these lines.
+        follow: also keep what kept statements lead to (names they bind used
+            elsewhere, assignments of names they use), as the analysis needs to
+            follow values; only top-level statements are blanked.  Applying
+            edits (``False``) needs only the statements that name something in
+            ``interesting`` (the statements an edit touches come in through
+            ``force_lines``, and every use of an import that may be removed names
+            it), and blanks statements inside kept classes and functions too.
+        removals: (``follow=False``) lines of statements an edit removes: a
+            compound statement just above one is kept, as the comments between
+            them belong to the one or the other by its indentation.
+        deleted: (``follow=False``) ``(first, last)`` lines of classes an edit
+            deletes: their bodies are blanked whole, and those placeholders may
+            not come back (:attr:`Slice.vanishing`).
 
     Returns:
         The slice; the whole text when it does not parse with ``ast`` (LibCST then
         reports the error itself).
     """
-    try:
-        tree = ast.parse(text)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
+    parsed = parse_cached(text)
+    if parsed is None:
         return Slice(text, 0, 0, frozenset())
-    lines = split_lines(text)
-    statements = tree.body
-    spans: list[tuple[int, int]] = []
-    idents: list[set[str]] = []
-    imports: list[bool] = []
-    binds: list[set[str]] = []
-    for node in statements:
-        start = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", ()))])
-        end = node.end_lineno or node.lineno
-        spans.append((start, end))
-        idents.append(set(_IDENT_RE.findall("".join(lines[start - 1 : end]))))
-        has_import, bound = _facts(node)
-        imports.append(has_import)
-        binds.append(bound)
+    tree, lines = parsed
+    block = _Statements.of(tree.body, lines)
+    statements = block.nodes
+    spans, idents, imports, binds = block.spans, block.idents, block.imports, block.binds
     wanted = set(interesting) | ALWAYS_KEPT
     forced = set(force_lines)
     keep = [False] * len(statements)
     frontier: set[str] = set()
     for i, node in enumerate(statements):
         start, end = spans[i]
-        mentions = (
-            idents[i] & wanted
-            or binds[i] & wanted
-            or any(names.matches(n) for n in idents[i] if names.extra or "breaker" in n.lower())
-        )
-        if mentions or any(start <= ln <= end for ln in forced):
+        if block.mentions(i, wanted, names) or any(start <= ln <= end for ln in forced):
             keep[i] = True
             frontier |= binds[i]  # also an alias: `from app.cb import MockBreaker as CB`
         elif imports[i] or (
             i == 0 and isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
         ):
             keep[i] = True  # names must resolve; the docstring stays first
+        elif i == 0 and not follow and "__strict__" in binds[i]:
+            keep[i] = True  # AddImportsVisitor never inserts above a leading `__strict__ = ...`
     definitions = [
         isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) for n in statements
     ]
-    while True:
+    while follow:
         # statements that use a name a kept statement binds (they may read a breaker)
         changed = False
         for i in range(len(statements)):
@@ -214,36 +313,106 @@ def slice_source(
                 frontier |= binds[i]
         if not changed:
             break
-    # Statements sharing a line (`a = 1; b = 2`) are kept or blanked together.
-    groups: list[tuple[int, int, list[int]]] = []
-    for i, (start, end) in enumerate(spans):
-        if groups and start <= groups[-1][1]:
-            first, last, members = groups[-1]
-            groups[-1] = (first, max(last, end), [*members, i])
-        else:
-            groups.append((start, end, [i]))
-    out = list(lines)
+    groups = block.groups()
+    if not follow:
+        _keep_above_removals(block, groups, keep, removals)
+    blanker = _Blanker(text, lines)
     blanked: set[str] = set()
-    stand_ins: list[tuple[str, str]] = []
-    token = _unused_token(text)
     for number, (start, end, members) in enumerate(groups):
         if any(keep[i] for i in members):
             continue
         for i in members:
             blanked |= idents[i]
-        # One statement over the same lines: `_resilient_slice_N_ = """<newlines>"""`
-        # (a single string token, so the parser builds no node per blank line).
-        endings = [ln[len(ln.rstrip("\r\n")) :] for ln in lines[start - 1 : end]]
-        name = f"{token}{number}_"
-        if len(endings) == 1:
-            stand_in = f'{name} = ""{endings[0]}'
-        else:
-            stand_in = f'{name} = """{"".join(endings[:-1])}"""{endings[-1]}'
-        stand_ins.append((stand_in, "".join(lines[start - 1 : end])))
-        out[start - 1] = stand_in
-        for ln in range(start + 1, end + 1):
-            out[ln - 1] = ""
-    return Slice("".join(out), sum(keep), len(statements), frozenset(blanked), tuple(stand_ins))
+        blanker.blank(start, end, number=number)
+    if not follow:
+        blanker.count = len(groups)
+        for i, node in enumerate(statements):
+            if keep[i]:
+                _blank_inside(
+                    node,
+                    blanker,
+                    wanted=wanted,
+                    names=names,
+                    forced=forced,
+                    removals=removals,
+                    deleted=deleted,
+                )
+    return Slice(
+        "".join(blanker.out),
+        sum(keep),
+        len(statements),
+        frozenset(blanked),
+        tuple(blanker.stand_ins),
+        frozenset(blanker.vanishing),
+    )
+
+
+def _keep_above_removals(
+    block: _Statements,
+    groups: list[tuple[int, int, list[int]]],
+    keep: list[bool],
+    removals: Collection[int],
+) -> None:
+    """Keep a compound statement whose next statement an edit removes (its footer decides)."""
+    for g in range(len(groups) - 1):
+        _, _, members = groups[g]
+        start, end, _ = groups[g + 1]
+        compound = any(
+            hasattr(block.nodes[i], "body") or hasattr(block.nodes[i], "cases") for i in members
+        )
+        if compound and any(start <= ln <= end for ln in removals):
+            for i in members:
+                keep[i] = True
+
+
+def _blank_inside(
+    node: ast.stmt,
+    blanker: _Blanker,
+    *,
+    wanted: set[str],
+    names: MockNames,
+    forced: set[int],
+    removals: Collection[int],
+    deleted: Collection[tuple[int, int]],
+) -> None:
+    """Blank what cannot matter inside a kept class or function (``follow=False``)."""
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return  # other blocks stay whole (`if TYPE_CHECKING:` must keep its shape)
+    body = node.body
+    lines = blanker.lines
+    first = body[0]
+    head = lines[first.lineno - 1][: first.col_offset]
+    if head.strip() or (first.lineno == node.lineno):
+        return  # `class A: x = 1` (one line): nothing to gain
+    inner = _Statements.of(body, lines)
+    first_line = inner.spans[0][0]
+    last_line = max(end for _, end in inner.spans)
+    if isinstance(node, ast.ClassDef) and (node.lineno, node.end_lineno) in deleted:
+        if not any(first_line <= ln <= last_line for ln in forced):
+            blanker.blank(first_line, last_line, vanish=True)  # goes with the class
+        return
+    keep = [
+        inner.mentions(i, wanted, names)
+        or inner.imports[i]
+        or any(start <= ln <= end for ln in forced)
+        for i, (start, end) in enumerate(inner.spans)
+    ]
+    groups = inner.groups()
+    _keep_above_removals(inner, groups, keep, removals)
+    for start, end, members in groups:
+        if not any(keep[i] for i in members):
+            blanker.blank(start, end)
+    for i, child in enumerate(body):
+        if keep[i]:
+            _blank_inside(
+                child,
+                blanker,
+                wanted=wanted,
+                names=names,
+                forced=forced,
+                removals=removals,
+                deleted=deleted,
+            )
 
 
 def _unused_token(text: str) -> str:
