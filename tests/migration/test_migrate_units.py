@@ -367,7 +367,10 @@ def test_write_atomic_follows_a_symlink(tmp_path: Path) -> None:
     assert target.read_bytes() == b"new\n"
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can write read-only folders")
+@pytest.mark.skipif(
+    os.geteuid() == 0,
+    reason="root can write read-only folders; the mkstemp-refusal test covers it as root",
+)
 def test_write_atomic_in_a_read_only_folder_fails_cleanly(tmp_path: Path) -> None:
     """A folder that cannot hold the temporary file gives SourceError, file untouched."""
     folder = tmp_path / "ro"
@@ -381,6 +384,24 @@ def test_write_atomic_in_a_read_only_folder_fails_cleanly(tmp_path: Path) -> Non
     finally:
         os.chmod(folder, 0o755)
     assert target.read_bytes() == b"old\n"
+
+
+def test_write_atomic_when_no_temporary_file_can_be_made(tmp_path: Path, monkeypatch) -> None:
+    """If the temporary file cannot be created (as in a read-only folder, which root can
+    still write), SourceError says so and the file is untouched; this runs as root too."""
+    import tempfile
+
+    target = tmp_path / "m.py"
+    target.write_bytes(b"old\n")
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    with pytest.raises(SourceError, match="temporary file"):
+        write_atomic(str(target), b"new\n", expected=b"old\n")
+    assert target.read_bytes() == b"old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.py"]
 
 
 def test_module_names_follow_packages(tmp_path: Path) -> None:
