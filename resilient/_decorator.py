@@ -166,7 +166,6 @@ def circuit_breaker(name: Callable[P, R], /) -> BreakerFunction[P, R]: ...
 @overload
 def circuit_breaker(
     name: str | None = None,
-    /,
     *,
     fallback: str | Callable[..., Any] | None = None,
     store: Store | None = None,
@@ -176,7 +175,6 @@ def circuit_breaker(
 
 def circuit_breaker(
     name: Any = None,
-    /,
     *,
     fallback: str | Callable[..., Any] | None = None,
     store: Store | None = None,

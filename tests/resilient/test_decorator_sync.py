@@ -495,3 +495,15 @@ def test_nested_with_blocks_unwind_in_order(frozen):
             pass
     metrics = breaker.metrics()
     assert (metrics.successes, metrics.failures) == (2, 1)
+
+
+def test_name_may_be_given_by_keyword():
+    """DESIGN's signature is circuit_breaker(name=None, ...): name= works as a keyword."""
+
+    @circuit_breaker(name="kw.named", failure_threshold=2)
+    def f() -> int:
+        return 1
+
+    assert f() == 1
+    assert f.breaker.name == "kw.named"
+    assert f.breaker.config.failure_threshold == 2
