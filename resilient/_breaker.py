@@ -1184,6 +1184,12 @@ class CircuitBreaker:
     ) -> bool:
         """Record a call that returned; returns True when it counted as a success."""
         error, timeout = self._result_failure(result, duration, sync=sync)
+        return self._record_outcome(token, error, timeout, duration)
+
+    def _record_outcome(
+        self, token: int | _Lease | _Ticket, error: str | None, timeout: bool, duration: float
+    ) -> bool:
+        """Record a classified result (``error`` None: success); True on success."""
         if error is None:
             self._record_success(token, duration)
         else:
@@ -1372,11 +1378,7 @@ class CircuitBreaker:
             token = await self._afleet_record(
                 "success" if error is None else "failure", token, error
             )
-        if error is None:
-            self._record_success(token, duration)
-        else:
-            self._record_failure(token, error, duration, timeout=timeout)
-        return error is None
+        return self._record_outcome(token, error, timeout, duration)
 
     async def _arun_fallback(
         self,

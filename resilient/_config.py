@@ -166,17 +166,7 @@ class BreakerConfig:
             return self.call_timeout
         return self.recovery_timeout
 
-    @property
-    def slow_threshold(self) -> float | None:
-        """Seconds from which a call counts as slow (``slow_call_duration``)."""
-        return self.slow_call_duration
-
     # -- construction helpers -------------------------------------------------
-
-    @classmethod
-    def field_names(cls) -> frozenset[str]:
-        """The names of every setting."""
-        return _FIELD_NAMES
 
     @classmethod
     def from_mapping(

@@ -21,11 +21,6 @@ _config = BreakerConfig()
 _store: Store | None = None
 
 
-def config() -> BreakerConfig:
-    """The default config: library defaults with ``configure()``'s settings applied."""
-    return _config
-
-
 def store() -> Store | None:
     """The default store (``None``: in-process memory)."""
     return _store

@@ -151,8 +151,3 @@ def _restore(snapshot: dict[str, CircuitBreaker]) -> None:
     with _lock:
         _breakers.clear()
         _breakers.update(snapshot)
-
-
-def _forget(name: str) -> None:
-    with _lock:
-        _breakers.pop(name, None)

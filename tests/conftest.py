@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import freezegun
 import pytest
 
 from resilient.testing import BreakerSandbox, isolated
@@ -19,3 +20,10 @@ def _isolated_breakers() -> Iterator[BreakerSandbox]:
 def sandbox(_isolated_breakers: BreakerSandbox) -> BreakerSandbox:
     """The isolation sandbox of the current test (its recorded events)."""
     return _isolated_breakers
+
+
+@pytest.fixture
+def frozen() -> Iterator[freezegun.api.FrozenDateTimeFactory]:
+    """Frozen time (freezegun drives time.monotonic); move it with ``frozen.tick(seconds)``."""
+    with freezegun.freeze_time("2026-11-30 12:00:00") as clock:
+        yield clock

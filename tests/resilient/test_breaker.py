@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import random
 
-import freezegun
 import pytest
 
 from resilient import (
@@ -34,12 +33,6 @@ def fail_n(breaker: CircuitBreaker, n: int) -> None:
     for _ in range(n):
         with pytest.raises(Down):
             breaker.call(fail)
-
-
-@pytest.fixture
-def frozen():
-    with freezegun.freeze_time("2026-11-30 12:00:00") as frozen:
-        yield frozen
 
 
 def test_opens_after_threshold_consecutive_failures(frozen):

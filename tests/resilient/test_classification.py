@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import freezegun
 import pytest
 
 from resilient import CircuitBreaker, CircuitOpenError, State, circuit_breaker, get_breaker
@@ -27,12 +26,6 @@ class InvalidTokenError(Exception):
 
 class ExpiredTokenError(InvalidTokenError):
     """A subclass of an ignored exception."""
-
-
-@pytest.fixture
-def frozen():
-    with freezegun.freeze_time("2026-11-30 12:00:00") as frozen:
-        yield frozen
 
 
 class AuthService:

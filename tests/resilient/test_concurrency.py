@@ -26,12 +26,6 @@ class InvalidTokenError(Exception):
 
 
 @pytest.fixture
-def frozen():
-    with freezegun.freeze_time("2026-11-30 12:00:00") as frozen:
-        yield frozen
-
-
-@pytest.fixture
 def frozen_threads():
     """Frozen time that worker threads see too.
 

@@ -7,7 +7,6 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
-import freezegun
 import pytest
 from prometheus_client import CollectorRegistry
 
@@ -84,12 +83,6 @@ def _outcome(what: str) -> str:
 
 async def _aoutcome(what: str) -> str:
     return _outcome(what)
-
-
-@pytest.fixture
-def frozen():
-    with freezegun.freeze_time("2026-11-30 12:00:00") as frozen:
-        yield frozen
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import freezegun
 import httpx
 import pytest
 
@@ -16,12 +15,6 @@ from resilient.contrib import asgi, wsgi
 
 class Down(Exception):
     """A dependency failure."""
-
-
-@pytest.fixture
-def frozen():
-    with freezegun.freeze_time("2026-11-30 12:00:00") as frozen:
-        yield frozen
 
 
 def _with_fallback(name: str) -> Any:

@@ -6,7 +6,6 @@ import subprocess
 import sys
 from typing import Any
 
-import freezegun
 import pytest
 from opentelemetry.sdk.metrics import Counter, MeterProvider, ObservableCounter
 from opentelemetry.sdk.metrics.export import AggregationTemporality, InMemoryMetricReader
@@ -93,12 +92,6 @@ def reader(installed):
         return reader
 
     return make
-
-
-@pytest.fixture
-def frozen():
-    with freezegun.freeze_time("2026-11-30 12:00:00") as frozen:
-        yield frozen
 
 
 def test_collection_follows_a_breaker_through_open_and_closed(reader, frozen):

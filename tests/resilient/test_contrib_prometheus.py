@@ -6,7 +6,6 @@ import subprocess
 import sys
 import threading
 
-import freezegun
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
@@ -66,12 +65,6 @@ def registry():
     yield reg
     collector = prometheus.instrument(reg)  # the installed one (instrument is idempotent)
     collector.uninstrument()
-
-
-@pytest.fixture
-def frozen():
-    with freezegun.freeze_time("2026-11-30 12:00:00") as frozen:
-        yield frozen
 
 
 def test_scrape_follows_a_breaker_through_open_and_closed(registry, frozen):

@@ -7,7 +7,6 @@ import inspect
 import pickle
 import typing
 
-import freezegun
 import pytest
 
 import resilient
@@ -28,12 +27,6 @@ class DependencyDown(ConnectionError):
 
 class InvalidTokenError(Exception):
     """A business outcome, not a dependency failure."""
-
-
-@pytest.fixture
-def frozen():
-    with freezegun.freeze_time("2026-11-30 12:00:00") as frozen:
-        yield frozen
 
 
 class Dependency:

@@ -6,7 +6,6 @@ import asyncio
 import copy
 import pickle
 
-import freezegun
 import pytest
 
 from resilient import (
@@ -22,12 +21,6 @@ from resilient import (
 
 class ConnectError(ConnectionError):
     """What an HTTP client raises when the service is down."""
-
-
-@pytest.fixture
-def frozen():
-    with freezegun.freeze_time("2026-11-30 12:00:00") as frozen:
-        yield frozen
 
 
 def connect_error():

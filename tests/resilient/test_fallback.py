@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-import freezegun
 import pytest
 
 from resilient import (
@@ -22,12 +21,6 @@ class DependencyDown(ConnectionError):
 
 class InvalidTokenError(Exception):
     """A business outcome, not a dependency failure."""
-
-
-@pytest.fixture
-def frozen():
-    with freezegun.freeze_time("2026-11-30 12:00:00") as frozen:
-        yield frozen
 
 
 def module_level_fallback(token: str) -> str:

@@ -6,7 +6,6 @@ import json
 import logging
 import threading
 
-import freezegun
 import pytest
 
 from resilient import (
@@ -30,12 +29,6 @@ class DependencyDown(ConnectionError):
 
 def down():
     raise DependencyDown("down")
-
-
-@pytest.fixture
-def frozen():
-    with freezegun.freeze_time("2026-11-30 12:00:00") as frozen:
-        yield frozen
 
 
 # -- get_breaker ------------------------------------------------------------------------
