@@ -1,5 +1,5 @@
 """``python -m resilient.migration`` runs the ``resilient`` command."""
 
-from ._cli import main
+from ._cli import entry
 
-raise SystemExit(main())
+entry()

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from functools import cache
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import libcst as cst
 from libcst.codemod import (
@@ -173,6 +173,53 @@ def warm_up() -> None:
     """Do now the one-time work of the first rewrite (a worker calls it while it waits)."""
     for visitor in (AddImportsVisitor, RemoveImportsVisitor):
         _undecorated(visitor)
+    _plain_gatherer()
+
+
+@cache
+def _plain_gatherer() -> tuple[Any, type[cst.CSTVisitor]] | None:
+    """``(LibCST's module, a matcher-free twin of the import gatherer AddImportsVisitor builds)``.
+
+    ``AddImportsVisitor.visit_Module`` builds a private ``_GatherTopImportsBeforeStatements``
+    for every module, and each one spends longer collecting its (absent) matcher
+    decorators than gathering the imports.  The twin starts from the state a new
+    gatherer has (asked once of LibCST itself: it must hold no matcher and only
+    empty containers) and visits as a plain ``CSTVisitor``.  None when this LibCST
+    differs: the usual gatherer then runs.
+    """
+    try:
+        from libcst.codemod.visitors import _add_imports as module
+
+        base = module._GatherTopImportsBeforeStatements
+        probe = base(CodemodContext())
+    except Exception:  # a LibCST without it, or built otherwise
+        return None
+    state = dict(vars(probe))
+    containers = (set, dict, list)
+    if any(isinstance(v, containers) and v for v in state.values()) or any(
+        v is not None and not isinstance(v, containers) and k != "context" for k, v in state.items()
+    ):
+        return None
+
+    class _PlainGatherer(base):  # type: ignore[misc,valid-type]
+        def __init__(self, context: CodemodContext) -> None:
+            for key, value in state.items():
+                setattr(self, key, type(value)() if isinstance(value, containers) else value)
+            self.context = context
+
+        def on_visit(self, node: cst.CSTNode) -> bool:
+            return cst.CSTVisitor.on_visit(self, node)
+
+        def on_leave(self, original_node: cst.CSTNode) -> None:
+            cst.CSTVisitor.on_leave(self, original_node)
+
+        def on_visit_attribute(self, node: cst.CSTNode, attribute: str) -> None:
+            cst.CSTVisitor.on_visit_attribute(self, node, attribute)
+
+        def on_leave_attribute(self, original_node: cst.CSTNode, attribute: str) -> None:
+            cst.CSTVisitor.on_leave_attribute(self, original_node, attribute)
+
+    return module, _PlainGatherer
 
 
 def _single_import(stmt: cst.CSTNode) -> bool:
@@ -193,9 +240,18 @@ def _add_imports(visitor: ContextAwareTransformer, tree: cst.Module) -> cst.Modu
     """
     body = tree.body
     head = next((i + 1 for i in range(1, len(body)) if not _single_import(body[i])), len(body))
-    if head == len(body):
-        return _transform(visitor, tree)
-    new = _transform(visitor, tree.with_changes(body=body[:head]))
+    plain = _plain_gatherer() if isinstance(visitor, _AddImports) else None
+    usual = None
+    if plain is not None:  # for this call only: LibCST stays as it was for anyone else
+        usual = plain[0]._GatherTopImportsBeforeStatements
+        plain[0]._GatherTopImportsBeforeStatements = plain[1]
+    try:
+        if head == len(body):
+            return _transform(visitor, tree)
+        new = _transform(visitor, tree.with_changes(body=body[:head]))
+    finally:
+        if plain is not None:
+            plain[0]._GatherTopImportsBeforeStatements = usual
     return tree.with_changes(body=(*new.body, *body[head:]))
 
 

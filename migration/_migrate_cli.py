@@ -73,6 +73,11 @@ def register(sub: Any) -> None:
         help="worker processes for the rewrite (default: one, when many files may need it)",
     )
     p.add_argument(
+        "--no-git",
+        action="store_true",
+        help="do not let `git grep` rule out files inside a git checkout (same result)",
+    )
+    p.add_argument(
         "--config",
         metavar="PYPROJECT",
         type=Path,
@@ -131,6 +136,7 @@ def _run(args: argparse.Namespace) -> int:
         write=args.write,
         include_tests=args.include_tests,
         jobs=args.jobs,
+        use_git=not args.no_git,
     )
     try:
         report = run_migrate(options)

@@ -54,6 +54,7 @@ from ._codemod_scope import cst_names
 from ._config import Config
 from ._diagnostics import RULES, Finding
 from ._files import discover
+from ._migrate_git import GitFilter
 from ._migrate_io import (
     SourceError,
     decode_source,
@@ -93,6 +94,9 @@ class MigrateOptions:
         include_tests: rewrite test code too.
         jobs: worker processes for the rewrite (pass 3); 0 starts one when there
             are enough candidate files and more than one CPU, 1 runs in one process.
+        use_git: inside a git checkout, let ``git grep`` rule out files that cannot
+            matter instead of reading them (the outcome is the same; see
+            :mod:`._migrate_git`).
     """
 
     paths: tuple[str, ...]
@@ -100,6 +104,7 @@ class MigrateOptions:
     write: bool = False
     include_tests: bool = False
     jobs: int = 0
+    use_git: bool = True
 
 
 @dataclass
@@ -258,6 +263,25 @@ def _project_root(paths: Sequence[str], config: Config) -> Path | None:
         if any((candidate / marker).exists() for marker in _PROJECT_MARKERS):
             return candidate
     return None
+
+
+def _git_tops(options: MigrateOptions) -> list[str]:
+    """The folders ``git grep`` searches: the project's, and any folder given outside it."""
+    root = _project_root(options.paths, options.config)
+    tops = [str(root)] if root is not None else []
+    for path in options.paths or (".",):
+        if os.path.isdir(path) and not os.path.islink(path):
+            absolute = os.path.abspath(path)
+            if root is None or not _within(absolute, str(root)):
+                tops.append(absolute)
+    return tops
+
+
+def _within(path: str, folder: str) -> bool:
+    try:
+        return os.path.commonpath([path, os.path.abspath(folder)]) == os.path.abspath(folder)
+    except ValueError:  # different drives
+        return False
 
 
 def _collect(options: MigrateOptions) -> tuple[dict[str, _File], list[str], list[FileResult]]:
@@ -688,6 +712,7 @@ class _Run:
         self.scanned_names: set[str] = set()
         self.interesting: frozenset[str] = frozenset()  # carrier names so far
         self.blanked: dict[str, frozenset[str]] = {}  # names in each file's blanked statements
+        self.git: GitFilter | None = None
 
     def fail(self, real: str, error: str) -> None:
         """Record that a file could not be processed (reported if it is ours to rewrite)."""
@@ -699,12 +724,16 @@ class _Run:
         try:
             return self._run()
         finally:
+            if self.git is not None:
+                self.git.close()
             self.rewriters.close()
             _DATA.clear()
             _IDENTS.clear()
             _SLICES.clear()
 
     def _run(self) -> RunReport:
+        if self.options.use_git:  # git searches while the folders are walked
+            self.git = GitFilter.start(_git_tops(self.options), self.names)
         files, missing, failures = _collect(self.options)
         self.report.missing = missing
         self.report.results.extend(failures)
@@ -726,9 +755,12 @@ class _Run:
     def prefilter(self) -> list[_File]:
         candidates: list[_File] = []
         budget = _DATA_BUDGET
+        unread = self.git.ruled_out() if self.git is not None else set()
         for f in self.files.values():
             if f.role.rewrite:
                 self.report.scanned += 1
+            if f.path in unread:  # git searched it: it mentions nothing that matters
+                continue
             try:
                 data = _read(f.real)
             except OSError as exc:
@@ -752,8 +784,9 @@ class _Run:
         needles = [n.encode() for n in new]
         pattern = re.compile(rb"\b(?:" + b"|".join(re.escape(n) for n in needles) + rb")\b")
         found: list[_File] = []
+        unread = self.git.without(new) if self.git is not None else set()
         for real, f in self.files.items():
-            if real in self.summaries or real in self.broken:
+            if real in self.summaries or real in self.broken or f.path in unread:
                 continue
             try:
                 data = _DATA[real] if real in _DATA else _read(real)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import stat
 import subprocess
 import sys
@@ -357,3 +358,157 @@ def test_check_is_clean_after_migrate_except_the_manual_sites(tmp_path: Path, jo
     assert "app/auth/client.py" not in check.stdout
     assert "app/core/circuit_breaker.py" not in check.stdout
     assert "app/svc.py" not in check.stdout
+
+
+# -- git grep rules out files: the same result as reading them all --------------------------
+
+GUARDS = """\
+    class MockCircuitBreaker:
+        def __init__(self, name):
+            self.name = name
+            self.is_open = False
+
+        async def call(self, func, *args, **kwargs):
+            if self.is_open:
+                raise RuntimeError("open")
+            try:
+                return await func(*args, **kwargs)
+            except Exception:
+                self.is_open = True
+                raise
+
+
+    class Registry:
+        def __init__(self):
+            self._items = {}
+
+        def get(self, name):
+            if name not in self._items:
+                self._items[name] = MockCircuitBreaker(name)
+            return self._items[name]
+
+
+    registry = Registry()
+"""
+
+# Names neither a mock nor "breaker"/"circuit": found only through the carrier `registry`.
+USER = """\
+    from app.guards import registry
+
+
+    async def fetch(client):
+        return await registry.get("fetch").call(client.fetch)
+"""
+
+
+def _git_repo(root: Path) -> None:
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_git_prefilter_gives_the_same_result(tmp_path: Path) -> None:
+    """Tracked, untracked, ignored, assume-unchanged and carrier-only files: as without git."""
+    files = {
+        **PACKAGES,
+        "app/guards.py": GUARDS,
+        "app/user.py": USER,
+        "app/clean.py": "x = 1\n",
+        "app/assumed.py": "x = 1\n",
+        "tests/test_guards.py": "from app.guards import registry\n",
+        ".gitignore": "ignored/\n",
+    }
+    write_tree(tmp_path, files)
+    _git_repo(tmp_path)
+    subprocess.run(
+        ["git", "update-index", "--assume-unchanged", "app/assumed.py"], cwd=tmp_path, check=True
+    )
+    write_tree(
+        tmp_path,
+        {
+            # the index still says x = 1: git greps that, Python must read this
+            "app/assumed.py": "from app.guards import registry\nregistry.get('a').is_open = False\n",
+            "app/untracked.py": "from app.guards import registry\n\n\n"
+            "async def go(f):\n    return await registry.get('u').call(f)\n",
+            "ignored/hidden.py": "from app.guards import registry\nregistry.get('h').is_open = True\n",
+        },
+    )
+    with_git = run_cli(tmp_path)
+    without_git = run_cli(tmp_path, "--no-git")
+    assert (with_git.code, with_git.out, with_git.err) == (
+        without_git.code,
+        without_git.out,
+        without_git.err,
+    )
+    changed = sorted(re.findall(r"^\+\+\+ b/(\S+)$", with_git.out, re.M))
+    assert changed == [
+        "app/assumed.py",
+        "app/guards.py",
+        "app/untracked.py",
+        "app/user.py",
+        "ignored/hidden.py",
+    ], with_git.err
+    assert '+    return await registry.get("fetch").acall(client.fetch)\n' in with_git.out
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_git_filter_rules_out_only_what_git_searched(tmp_path: Path) -> None:
+    """Unlisted tracked files are ruled out; untracked and assume-unchanged ones never are."""
+    from resilient.migration._migrate_git import GitFilter
+    from resilient.migration._names import MockNames
+
+    write_tree(
+        tmp_path,
+        {"a/mock.py": GUARDS, "a/user.py": USER, "a/clean.py": "x = 1\n", "a/odd.py": "y = 2\n"},
+    )
+    _git_repo(tmp_path)
+    subprocess.run(
+        ["git", "update-index", "--assume-unchanged", "a/odd.py"], cwd=tmp_path, check=True
+    )
+    write_tree(tmp_path, {"a/new.py": "z = 3\n"})
+    git = GitFilter.start([str(tmp_path)], MockNames())
+    assert git is not None
+    top = str(tmp_path.resolve()) if str(tmp_path) != os.path.abspath(tmp_path) else str(tmp_path)
+    assert git.ruled_out() == {os.path.join(top, "a", n) for n in ("user.py", "clean.py")}
+    # the carrier search: only files holding none of the words
+    assert git.without(["registry"]) == {os.path.join(top, "a", "clean.py")}
+    assert git.without([]) == set()
+
+
+def test_git_filter_is_not_used_outside_a_checkout(tmp_path: Path) -> None:
+    """No git repository: nothing is ruled out, and the run reads every file."""
+    from resilient.migration._migrate_git import GitFilter
+    from resilient.migration._names import MockNames
+
+    write_tree(tmp_path, {"a/clean.py": "x = 1\n"})
+    env_git_dir = os.environ.get("GIT_CEILING_DIRECTORIES")
+    os.environ["GIT_CEILING_DIRECTORIES"] = str(tmp_path.parent)
+    try:
+        git = GitFilter.start([str(tmp_path)], MockNames())
+        assert git is None or git.ruled_out() == set()
+    finally:
+        if env_git_dir is None:
+            os.environ.pop("GIT_CEILING_DIRECTORIES")
+        else:
+            os.environ["GIT_CEILING_DIRECTORIES"] = env_git_dir
+
+
+def test_console_script_flushes_everything_before_its_fast_exit(tmp_path: Path) -> None:
+    """`check` and `migrate` skip interpreter teardown: all output still arrives, with the status."""
+    many = {f"app/m{i:03}.py": SVC for i in range(120)}
+    write_tree(tmp_path, {"app/__init__.py": "", **many, "app/cb.py": SYNC_MOCK})
+    run = run_cli(tmp_path)  # python -m resilient.migration: the console script's entry()
+    assert run.code == 0, run.err
+    assert run.out.count("+++ b/app/m") == 120
+    assert "would change 121 files" in run.err
+    check = subprocess.run(
+        [sys.executable, "-m", "resilient.migration", "check", "--format", "json"],
+        cwd=tmp_path,
+        capture_output=True,
+        check=False,
+    )
+    assert check.returncode == 1
+    import json
+
+    findings = json.loads(check.stdout)
+    assert {f["filename"] for f in findings} >= {f"app/m{i:03}.py" for i in range(120)}

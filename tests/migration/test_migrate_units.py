@@ -412,3 +412,37 @@ def test_module_names_follow_packages(tmp_path: Path) -> None:
     assert module_name(str(tmp_path / "src/app/core/cb.py")) == ("app.core.cb", "app.core")
     assert module_name(str(tmp_path / "src/app/core/__init__.py")) == ("app.core", "app.core")
     assert module_name(str(tmp_path / "x.py")) == ("x", "")
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        '"""Doc."""\nimport os\n\nx = 1\n',
+        "from __future__ import annotations\nfrom resilient import CircuitBreaker\n\ny = 2\n",
+        "import resilient as r\nfrom typing import Any\nz: Any = r\n",
+        "x = 1\n",
+        "",
+    ],
+)
+def test_import_adder_without_matchers_writes_what_libcst_writes(source: str) -> None:
+    """The matcher-free gatherer gives AddImportsVisitor's own output, and LibCST is left as is."""
+    import libcst as cst
+    from libcst.codemod import CodemodContext
+    from libcst.codemod.visitors import AddImportsVisitor
+    from libcst.codemod.visitors import _add_imports as module
+    from resilient.migration import _codemod_apply as apply
+
+    usual = module._GatherTopImportsBeforeStatements
+    assert apply._plain_gatherer() is not None  # this LibCST: the fast path is the one tested
+
+    def context() -> CodemodContext:
+        ctx = CodemodContext()
+        AddImportsVisitor.add_needed_import(ctx, "resilient", "get_breaker")
+        AddImportsVisitor.add_needed_import(ctx, "resilient", "CircuitBreaker")
+        return ctx
+
+    expected = AddImportsVisitor(context()).transform_module(cst.parse_module(source)).code
+    got = apply._add_imports(apply._AddImports(context()), cst.parse_module(source)).code
+    assert got == expected
+    assert "get_breaker" in got
+    assert module._GatherTopImportsBeforeStatements is usual
