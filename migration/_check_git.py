@@ -140,11 +140,17 @@ class GitScan:
 
     @classmethod
     def start(
-        cls, top: str, pattern: str | list[str], *, skip_tests: bool = False
+        cls,
+        top: str,
+        pattern: str | list[str],
+        *,
+        skip_tests: bool = False,
+        threads: int | None = None,
     ) -> GitScan | None:
         """Start both commands in ``top``; None when git cannot be used here.
 
         ``skip_tests``: git need not read test code (the guard skips it).
+        ``threads``: git grep's threads (default :func:`grep_threads`).
         """
         patterns = _each(pattern)
         if not patterns or not os.path.isdir(top):
@@ -164,14 +170,14 @@ class GitScan:
             "grep.fullName=false",  # names relative to ``top``, as ls-files gives them
         ]
         where = ["--", ".", *_TEST_CODE] if skip_tests else []
-        threads = ["--threads", str(grep_threads())]
+        threading = ["--threads", str(threads or grep_threads())]
         # git writes its list through a 4 KB buffer; ``stdbuf`` (GNU coreutils),
         # where there is one, makes it hand over each name as soon as found.
         stdbuf = _find_program("stdbuf")
         unbuffered = [stdbuf, "-o0"] if stdbuf is not None else []
         try:
             grep = subprocess.Popen(
-                [*unbuffered, *common, "grep", *_GREP_OPTIONS, *threads, *patterns, *where],
+                [*unbuffered, *common, "grep", *_GREP_OPTIONS, *threading, *patterns, *where],
                 cwd=top,
                 env=env,
                 stdout=subprocess.PIPE,

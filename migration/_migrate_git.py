@@ -30,7 +30,7 @@ import os
 import re
 from collections.abc import Iterable, Sequence
 
-from ._check_git import GitScan, git_pattern
+from ._check_git import GitScan, cpus, git_pattern
 from ._names import MockNames
 
 __all__ = ["GitFilter"]
@@ -83,7 +83,8 @@ class GitFilter:
         for top in self._tops:
             if top not in self._searched:
                 continue
-            scan = GitScan.start(top, patterns)
+            # the run waits for this one: git may take every CPU
+            scan = GitScan.start(top, patterns, threads=cpus())
             if scan is not None:
                 started.append((top, scan))
         return self._collect(started)

@@ -446,3 +446,27 @@ def test_import_adder_without_matchers_writes_what_libcst_writes(source: str) ->
     assert got == expected
     assert "get_breaker" in got
     assert module._GatherTopImportsBeforeStatements is usual
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_fork_map_keeps_the_order_and_redoes_what_a_child_could_not_deliver() -> None:
+    """Results come back in order; a child that dies has its items done here."""
+    from resilient.migration._fork import fork_map
+
+    parent = os.getpid()
+
+    def square(x: int) -> int:
+        if x == 4 and os.getpid() != parent:  # item 4 goes to the first child: it dies
+            os._exit(9)
+        return x * x
+
+    assert fork_map(square, list(range(10)), processes=3) == [x * x for x in range(10)]
+
+    def boom(x: int) -> int:
+        if x == 1:
+            raise KeyError(x)
+        return x
+
+    with pytest.raises(KeyError):  # raised again here, as without forking
+        fork_map(boom, [0, 1, 2, 3], processes=2)
+    assert fork_map(square, [], processes=4) == []
