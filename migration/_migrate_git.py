@@ -100,6 +100,8 @@ class GitFilter:
         for top, scan in scans:
             try:
                 outcome = scan.result()
+            except (OSError, ValueError):  # a pipe that failed: as if git could not run
+                outcome = None
             finally:
                 scan.close()
             if outcome is None:

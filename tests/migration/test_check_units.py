@@ -496,3 +496,47 @@ def test_needle_scan_finds_the_same_lines(parts: list[bytes], needles: list[byte
     pattern = _check._needle_pattern(tuple(needles))
     expected = lines([m.start() for m in pattern.finditer(text)])
     assert lines(_check._needle_lines(text, tuple(needles))) == expected
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["check"],
+        ["check", "--format", "json", "--strict", "--jobs", "3", "a", "b"],
+        ["check", "--no-git", "--include-tests", "--config", "pyproject.toml"],
+        ["migrate"],
+        ["migrate", "--write", "--jobs", "2", "--include-tests", "src"],
+        ["migrate", "--check", "--no-git"],
+    ],
+)
+def test_one_command_parser_reads_arguments_as_the_full_one(argv: list[str]) -> None:
+    """`resilient check|migrate` parse with only their own sub-command loaded: same result."""
+    from resilient.migration._cli import build_parser
+
+    full = vars(build_parser().parse_args(argv))
+    alone = vars(build_parser(argv[0]).parse_args(argv))
+    assert {k: v for k, v in full.items() if k != "handler"} == {
+        k: v for k, v in alone.items() if k != "handler"
+    }
+    assert full["handler"] is alone["handler"]
+
+
+@pytest.mark.parametrize("command", ["check", "migrate"])
+def test_one_command_parser_helps_and_fails_as_the_full_one(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Its --help and its usage errors are the full parser's, word for word."""
+    from resilient.migration._cli import build_parser
+
+    outputs = []
+    for parser in (build_parser(), build_parser(command)):
+        for argv in ([command, "--help"], [command, "--jobs", "x"]):
+            with pytest.raises(SystemExit) as exit_info:
+                parser.parse_args(argv)
+            captured = capsys.readouterr()
+            outputs.append((exit_info.value.code, captured.out, captured.err))
+    assert outputs[:2] == outputs[2:]
+    assert outputs[0][0] == 0
+    assert f"usage: resilient {command}" in outputs[0][1]
+    assert outputs[1][0] == 2
+    assert f"resilient {command}: error:" in outputs[1][2]
