@@ -286,12 +286,17 @@ _PARSED: dict[tuple[str, str, str, str], _Module] = {}
 _PARSED_LIMIT: Final = 256
 
 
-def _parse(source: str, path: str, module: str, package: str) -> _Module:
-    """Parse once per process: pass 1 and pass 2 read the same module."""
+def _parse(
+    source: str, path: str, module: str, package: str, tree: ast.Module | None = None
+) -> _Module:
+    """Parse once per process: pass 1 and pass 2 read the same module.
+
+    ``tree``: ``ast.parse(source)``, when the caller has it already.
+    """
     key = (path, module, package, source)
     parsed = _PARSED.get(key)
     if parsed is None:
-        parsed = _Module(source, path, module, package)
+        parsed = _Module(source, path, module, package, tree)
         if len(_PARSED) >= _PARSED_LIMIT:
             _PARSED.pop(next(iter(_PARSED)))
         _PARSED[key] = parsed
@@ -926,14 +931,22 @@ class _Indexer(_Walk):
 
 
 def index_module(
-    source: str, path: str, module: str, package: str, names: MockNames
+    source: str,
+    path: str,
+    module: str,
+    package: str,
+    names: MockNames,
+    *,
+    tree: ast.Module | None = None,
 ) -> ModuleSummary:
     """Pass 1: a module's bindings and classes.
+
+    ``tree``: ``ast.parse(source)``, when the caller has it already.
 
     Raises:
         SyntaxError: the source does not parse.
     """
-    parsed = _parse(source, path, module, package)
+    parsed = _parse(source, path, module, package, tree)
     indexer = _Indexer(parsed, names)
     indexer.run()
     return ModuleSummary(
@@ -1915,13 +1928,16 @@ def analyze_module(
     *,
     resolver: Resolver,
     names: MockNames,
+    tree: ast.Module | None = None,
 ) -> FileFacts:
     """Pass 2: every construction, use and reference of a mock breaker in one module.
+
+    ``tree``: ``ast.parse(source)``, when the caller has it already.
 
     Raises:
         SyntaxError: the source does not parse.
     """
-    parsed = _parse(source, path, module, package)
+    parsed = _parse(source, path, module, package, tree)
     taken = parsed.taken_names()
     analyzer = _Analyzer(
         parsed,

@@ -600,12 +600,20 @@ class Parsed:
         SyntaxError, ValueError, RecursionError, MemoryError: ``ast`` cannot parse it.
     """
 
-    def __init__(self, source: str, path: str, module: str, package: str) -> None:
+    def __init__(
+        self,
+        source: str,
+        path: str,
+        module: str,
+        package: str,
+        tree: ast.Module | None = None,
+    ) -> None:
         self.path = path
         self.module = module
         self.package = package
         self.source = source
-        self.tree = ast.parse(source)
+        # ``tree``: ``ast.parse(source)`` already at hand (a slice's, see _migrate_slice)
+        self.tree = tree if tree is not None else ast.parse(source)
         self.lines = split_lines(source)
         for parent in ast.walk(self.tree):
             for name, value in ast.iter_fields(parent):

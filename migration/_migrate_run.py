@@ -481,7 +481,7 @@ def _index_task(
         text = part.text
         from ._codemod import index_module
 
-        summary = index_module(part.text, f.display, f.module, f.package, _NAMES)
+        summary = index_module(part.text, f.display, f.module, f.package, _NAMES, tree=part.tree)
         return f.real, summary, None, part.blanked_names
     except Exception as exc:
         return f.real, None, _describe(exc, text), frozenset()
@@ -495,7 +495,13 @@ def _analyze_task(job: tuple[_File, frozenset[str]]) -> tuple[str, FileFacts | N
         from ._codemod import analyze_module
 
         facts = analyze_module(
-            part.text, f.display, f.module, f.package, resolver=_RESOLVER, names=_NAMES
+            part.text,
+            f.display,
+            f.module,
+            f.package,
+            resolver=_RESOLVER,
+            names=_NAMES,
+            tree=part.tree,
         )
         return f.real, facts, None
     except Exception as exc:

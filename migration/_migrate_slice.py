@@ -29,7 +29,7 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Collection, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Final
 
@@ -70,6 +70,9 @@ class Slice:
         stand_ins: ``(placeholder, original text)`` pairs for :meth:`restore`.
         vanishing: placeholders that may be gone after the edits (class bodies
             blanked whole, deleted with their class).
+        tree: ``ast.parse(text)``, built from the whole module's tree (the kept
+            statements' own nodes, a placeholder's parsed on its own), so the
+            analysis need not parse the slice again; None when not built.
     """
 
     text: str
@@ -78,6 +81,7 @@ class Slice:
     blanked_names: frozenset[str]
     stand_ins: tuple[tuple[str, str], ...] = ()
     vanishing: frozenset[str] = frozenset()
+    tree: ast.Module | None = field(default=None, compare=False, repr=False)
 
     def restore(self, code: str) -> str | None:
         """Put the original statements back in place of their placeholders.
@@ -98,8 +102,8 @@ class Slice:
 
 def _compound_bodies(node: ast.stmt) -> Iterator[ast.stmt]:
     """Statements nested in if/try/with/for/while/match blocks (not in defs or classes)."""
-    for field in ("body", "orelse", "finalbody"):
-        yield from getattr(node, field, ())
+    for name in ("body", "orelse", "finalbody"):
+        yield from getattr(node, name, ())
     for handler in getattr(node, "handlers", ()):
         yield from handler.body
     for case in getattr(node, "cases", ()):
@@ -318,12 +322,18 @@ def slice_source(
         _keep_above_removals(block, groups, keep, removals)
     blanker = _Blanker(text, lines)
     blanked: set[str] = set()
+    body: list[ast.stmt] | None = [] if follow else None  # the slice's tree, as it goes
     for number, (start, end, members) in enumerate(groups):
         if any(keep[i] for i in members):
+            if body is not None:
+                body.extend(statements[i] for i in members)
             continue
         for i in members:
             blanked |= idents[i]
         blanker.blank(start, end, number=number)
+        if body is not None:
+            stand_in = _stand_in_node(blanker.stand_ins[-1][0], start)
+            body = None if stand_in is None else [*body, stand_in]
     if not follow:
         blanker.count = len(groups)
         for i, node in enumerate(statements):
@@ -344,7 +354,26 @@ def slice_source(
         frozenset(blanked),
         tuple(blanker.stand_ins),
         frozenset(blanker.vanishing),
+        tree if not blanker.stand_ins else _module(body),
     )
+
+
+def _module(body: list[ast.stmt] | None) -> ast.Module | None:
+    return None if body is None else ast.Module(body=body, type_ignores=[])
+
+
+def _stand_in_node(stand_in: str, line: int) -> ast.stmt | None:
+    """The node ``ast.parse`` gives a placeholder that starts at ``line``.
+
+    Parsed on its own (a single string token: next to nothing to parse) and moved
+    to its line; columns are its own line's.  None if it does not stand alone
+    (indented): the caller parses the whole slice then.
+    """
+    try:
+        node = ast.parse(stand_in).body[0]
+    except (SyntaxError, ValueError):
+        return None
+    return ast.increment_lineno(node, line - 1)
 
 
 def _keep_above_removals(

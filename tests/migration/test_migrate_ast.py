@@ -464,3 +464,48 @@ def test_libcst_is_imported_only_when_a_file_is_rewritten(tmp_path: Path) -> Non
         [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=False
     )
     assert proc.stdout.split() == ["False", "0"], proc.stderr
+
+
+_SLICE_SOURCES = [
+    APPLY_SOURCE,
+    APPLY_SOURCE.replace("\n", "\r\n"),
+    "import os\nx = 1; y = 2\nz = 3\n\n@decorate\nclass A:\n    pass\n# tail comment\n",
+    '"""Doc."""\nfrom app.cb import MockBreaker\n\n\ndef f():\n    return 1\n\n\n'
+    "CB = MockBreaker\nw = 'caf\u00e9'\nlast = 2",
+    "if TYPE_CHECKING:\n    from x import Y\nvalue = (\n    1,\n    2,\n)\nb = Manager()\n",
+]
+
+
+@pytest.mark.parametrize("source", _SLICE_SOURCES)
+@pytest.mark.parametrize("interesting", [(), ("Manager",), ("A", "f", "value")])
+def test_the_slice_tree_is_what_parsing_the_slice_gives(
+    source: str, interesting: tuple[str, ...]
+) -> None:
+    """The analysis uses the tree the slice carries instead of parsing it: they are equal."""
+    part = slice_source(source, interesting, MockNames())
+    assert part.tree is not None
+    expected = ast.dump(ast.parse(part.text), include_attributes=True)
+    assert ast.dump(part.tree, include_attributes=True) == expected
+
+
+def test_the_slice_tree_matches_on_a_generated_tree(tmp_path: Path) -> None:
+    """Every file of a generated service tree (benchmarks/gen_tree.py): the same equality."""
+    script = Path(__file__).parents[2] / "benchmarks" / "gen_tree.py"
+    subprocess.run(
+        [sys.executable, str(script), str(tmp_path), "--files", "300", "--mock-rate", "0.05"],
+        check=True,
+        capture_output=True,
+    )
+    checked = blanked = 0
+    for path in sorted(tmp_path.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        for interesting in ((), ("BreakerManager", "get_breaker_manager")):
+            part = slice_source(text, interesting, MockNames())
+            if part.tree is None:
+                continue
+            expected = ast.dump(ast.parse(part.text), include_attributes=True)
+            assert ast.dump(part.tree, include_attributes=True) == expected, path
+            checked += 1
+            blanked += bool(part.stand_ins)
+    assert checked > 300
+    assert blanked > 100  # placeholders were built, not only whole modules handed back
