@@ -1066,13 +1066,22 @@ def _error_finding(path: str, message: str, line: int = 1, col: int = 1) -> Find
     return Finding(path, line, col, "RES000", message, line, col, "error", rule.help)
 
 
-def check_source(data: bytes, path: str, options: CheckOptions | None = None) -> list[Finding]:
+def check_source(
+    data: bytes,
+    path: str,
+    options: CheckOptions | None = None,
+    *,
+    tree: ast.Module | None = None,
+) -> list[Finding]:
     """Check one file's raw bytes; returns its findings, sorted, suppressions applied.
 
     Never raises for bad input: undecodable text, syntax errors, null bytes and
     nesting too deep to parse each come back as one RES000 finding.  A file whose
     text cannot hold any finding (see :func:`needs_parse`) is not decoded or
     parsed, so it gives no finding whatever else is wrong with it.
+
+    ``tree``: ``ast.parse`` of this very text, when the caller has it (used only
+    for an ASCII file, whose text and bytes parse alike).
     """
     options = options or CheckOptions()
     names = options.names
@@ -1092,7 +1101,8 @@ def check_source(data: bytes, path: str, options: CheckOptions | None = None) ->
             return [_error_finding(path, _decode_message(exc))]
         lowered = text.lower().encode("utf-8", "surrogatepass")
     try:
-        tree = ast.parse(data, filename=path, type_comments=False)
+        if tree is None or text is not None:  # text: not ASCII, decoded above
+            tree = ast.parse(data, filename=path, type_comments=False)
     except SyntaxError as exc:
         line = exc.lineno or 1
         col = exc.offset or 1

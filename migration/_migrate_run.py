@@ -404,6 +404,8 @@ _DATA: dict[str, bytes] = {}
 _DATA_BUDGET: Final = 256 << 20
 _IDENTS: dict[str, frozenset[str]] = {}  # the identifiers in each file (for _sliced)
 _SLICES: dict[tuple[str, frozenset[str]], Slice] = {}
+#: Each analysed file's whole syntax tree, by real path: the guard reuses it.
+_TREES: dict[str, ast.Module] = {}
 
 
 def _init_worker(
@@ -441,6 +443,9 @@ def _sliced(f: _File, interesting: frozenset[str]) -> Slice:
     part = _SLICES.get(key)
     if part is None:
         part = _SLICES[key] = slice_source(text, interesting, _NAMES)
+        parsed = parse_cached(text)  # (slicing parsed it: a cache hit)
+        if parsed is not None:
+            _TREES[f.real] = parsed[0]
     return part
 
 
@@ -763,6 +768,7 @@ class _Run:
             _DATA.clear()
             _IDENTS.clear()
             _SLICES.clear()
+            _TREES.clear()
 
     def _run(self) -> RunReport:
         if self.options.use_git:  # git searches while the folders are walked
@@ -1098,7 +1104,9 @@ class _Run:
                 data = _DATA[real] if real in _DATA else _read(real)
             except OSError:
                 continue  # guard_sites tries again, and says nothing either
-            self.findings[real] = check_source(data, self.files[real].display, options)
+            self.findings[real] = check_source(
+                data, self.files[real].display, options, tree=_TREES.get(real)
+            )
 
     def guard_sites(
         self,

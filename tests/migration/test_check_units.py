@@ -540,3 +540,21 @@ def test_one_command_parser_helps_and_fails_as_the_full_one(
     assert f"usage: resilient {command}" in outputs[0][1]
     assert outputs[1][0] == 2
     assert f"resilient {command}: error:" in outputs[1][2]
+
+
+def test_check_source_uses_a_given_tree_only_for_ascii_text() -> None:
+    """A tree handed in saves the parse for an ASCII file; a non-ASCII one is parsed anyway."""
+    import ast
+
+    from resilient.migration._check import check_source
+
+    ascii_src = b"from app.cb import MockBreaker\n\nb = MockBreaker('x')\n"
+    plain = check_source(ascii_src, "a.py")
+    assert [f.code for f in plain] == ["RES002", "RES002"]
+    assert check_source(ascii_src, "a.py", tree=ast.parse(ascii_src)) == plain
+    # the tree is the caller's word for this text: with an empty one, nothing is found
+    assert check_source(ascii_src, "a.py", tree=ast.parse(b"")) == []
+    latin = "# -*- coding: latin-1 -*-\ns = 'caf\xe9'\nb = MockBreaker()\n".encode("latin-1")
+    expected = check_source(latin, "l.py")
+    assert [f.code for f in expected] == ["RES002"]
+    assert check_source(latin, "l.py", tree=ast.parse(b"")) == expected
