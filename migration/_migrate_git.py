@@ -19,7 +19,9 @@ by construction:
   they are;
 - later searches look for the names of managers and factories that hand out
   mock breakers (*carriers*), as literal text, a superset of the word match the
-  run applies to what git lists.
+  run applies to what git lists.  A name that holds one of the first search's
+  words (``BreakerManager`` holds "breaker") needs no search of its own: a file
+  the first search did not list cannot mention it.
 
 Standard library only.
 """
@@ -43,10 +45,16 @@ class GitFilter:
     walking a folder (no symbolic link resolved).
     """
 
-    def __init__(self, tops: Sequence[str], first: list[tuple[str, GitScan]]) -> None:
+    def __init__(
+        self, tops: Sequence[str], first: list[tuple[str, GitScan]], words: Sequence[str] = ()
+    ) -> None:
         self._tops = list(tops)
         self._first = first
         self._searched: dict[str, set[str]] = {}  # top -> paths git searched (relative)
+        # literal words the first search looks for (any case): a file it did not list
+        # holds none of them, nor any name containing one
+        self._words = tuple(words)
+        self._first_unread: set[str] | None = None
 
     @classmethod
     def start(cls, tops: Iterable[str], names: MockNames) -> GitFilter | None:
@@ -63,12 +71,15 @@ class GitFilter:
                 started.append((top, scan))
         if not started:
             return None
-        return cls([top for top, _ in started], started)
+        words = ["breaker", "circuit", "resilient"]
+        words.extend(n.decode("ascii").lower() for n in names.needles() if n.isascii())
+        return cls([top for top, _ in started], started, words)
 
     def ruled_out(self) -> set[str]:
         """Waits for the first search: the files it searched and did not list."""
         first, self._first = self._first, []
-        return self._collect(first)
+        self._first_unread = self._collect(first)
+        return set(self._first_unread)
 
     def without(self, words: Iterable[str]) -> set[str]:
         """Searches again: the files git searched that hold none of ``words`` (case-sensitive).
@@ -78,6 +89,11 @@ class GitFilter:
         literals = sorted({w for w in words if w and "\n" not in w and "\0" not in w})
         if not literals:
             return set()
+        first = self._first_unread
+        if first is not None:  # names the first search covers need no search of their own
+            literals = [w for w in literals if not self._covered(w)]
+            if not literals:
+                return set(first)
         patterns = [re.escape(w) for w in literals]
         started: list[tuple[str, GitScan]] = []
         for top in self._tops:
@@ -87,7 +103,13 @@ class GitFilter:
             scan = GitScan.start(top, patterns, threads=cpus())
             if scan is not None:
                 started.append((top, scan))
-        return self._collect(started)
+        unread = self._collect(started)
+        return unread if first is None else unread & first
+
+    def _covered(self, word: str) -> bool:
+        """Whether every text holding ``word`` matches one of the first search's words."""
+        lowered = word.lower()
+        return word.isascii() and any(w in lowered for w in self._words if w)
 
     def close(self) -> None:
         """Stop a search still running (the run ended early)."""

@@ -82,6 +82,8 @@ _PROJECT_MARKERS: Final = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
 #: many at most: one hides LibCST's import behind the analysis; more compete with the
 #: analysis for the CPUs while LibCST loads in each (measured slower on two CPUs).
 _AUTO_REWRITERS_MIN: Final = 8
+# On a tree this large the rewrite workers start before the prefilter has run.
+_EARLY_REWRITERS_FILES: Final = 2000
 _AUTO_REWRITERS_MAX: Final = 1
 # A rewrite worker forks a second rewriter (LibCST already loaded) for this many files.
 _FORK_MIN_ITEMS: Final = 4
@@ -667,8 +669,10 @@ class _Rewriters:
 
     LibCST takes about 0.4 s to import, and rewriting a file some 25 ms.  The
     workers are started as soon as the prefilter has found files that may need
-    rewriting, so they import LibCST while this process indexes and analyses; it
-    then checks the files the rewrite leaves alone while they rewrite.  With
+    rewriting (on a large tree, as soon as the files are listed: reading and
+    analysing them takes longer than the import), so they import LibCST while
+    this process indexes and analyses; it then checks the files the rewrite
+    leaves alone while they rewrite.  With
     ``--jobs 1`` (or one CPU, or only a few candidate files) everything runs in
     this process, and LibCST is imported only if a file is to be rewritten.  If
     nothing is to be rewritten after all, the workers are stopped unused.
@@ -774,6 +778,8 @@ class _Run:
         if self.options.use_git:  # git searches while the folders are walked
             self.git = GitFilter.start(_git_tops(self.options), self.names)
         files, missing, failures = _collect(self.options)
+        if len(files) >= _EARLY_REWRITERS_FILES and not missing:
+            self.rewriters.start(len(files), self.names)
         self.report.missing = missing
         self.report.results.extend(failures)
         if missing:

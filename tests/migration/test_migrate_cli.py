@@ -512,3 +512,57 @@ def test_console_script_flushes_everything_before_its_fast_exit(tmp_path: Path) 
 
     findings = json.loads(check.stdout)
     assert {f["filename"] for f in findings} >= {f"app/m{i:03}.py" for i in range(120)}
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_carrier_names_holding_a_searched_word_need_no_second_search(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`BreakerRegistry` holds "breaker": the first search already ruled on every file."""
+    from resilient.migration import _migrate_git
+    from resilient.migration._names import MockNames
+
+    write_tree(tmp_path, {"a/mock.py": GUARDS, "a/user.py": USER, "a/clean.py": "x = 1\n"})
+    _git_repo(tmp_path)
+    git = _migrate_git.GitFilter.start([str(tmp_path)], MockNames())
+    assert git is not None
+    first = git.ruled_out()
+
+    def no_search(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a second git grep ran")
+
+    monkeypatch.setattr(_migrate_git.GitScan, "start", no_search)
+    assert git.without(["BreakerRegistry", "get_circuit"]) == first
+    monkeypatch.undo()
+    # a name that holds none of them is searched for
+    assert git.without(["registry"]) == {p for p in first if not p.endswith("user.py")}
+
+
+def test_early_rewrite_workers_give_the_same_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workers started before the prefilter (large trees) rewrite exactly as one process does."""
+    from resilient.migration import _migrate_run
+
+    from .fixtures_migrate import migrate
+
+    files: dict[str, str] = {"app/__init__.py": "", "app/cb.py": SYNC_MOCK}
+    for i in range(10):
+        files[f"app/svc{i}.py"] = SVC.replace('"svc"', f'"svc{i}"')
+    write_tree(tmp_path / "one", files)
+    write_tree(tmp_path / "two", files)
+    alone = migrate(tmp_path / "one", jobs=1)
+    monkeypatch.setattr(_migrate_run, "_EARLY_REWRITERS_FILES", 1)
+    asked: list[int] = []
+    start = _migrate_run._Rewriters.start
+
+    def record(self: _migrate_run._Rewriters, candidates: int, names: object) -> None:
+        asked.append(candidates)
+        start(self, candidates, names)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_migrate_run._Rewriters, "start", record)
+    early = migrate(tmp_path / "two", jobs=0)
+    assert asked[0] == len(files)  # started on the file count, before the prefilter ran
+    assert early.files == alone.files
+    assert early.report.manual == alone.report.manual
+    assert sum(r.status == "changed" for r in early.report.results) == 11
