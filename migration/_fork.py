@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import marshal
 import os
+import signal
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -56,7 +57,14 @@ def fork_map(fn: Callable[[_T], _R], items: Sequence[_T], *, processes: int) -> 
             os._exit(code)
         os.close(write_end)
         children.append((pid, read_end))
-    slices: list[list[_R]] = [[fn(item) for item in items[0::count]]]
+    try:
+        slices: list[list[_R]] = [[fn(item) for item in items[0::count]]]
+    except BaseException:
+        for pid, read_end in children:  # nobody will read them: stop them, and reap them
+            os.close(read_end)
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        raise
     for k, (pid, read_end) in enumerate(children, 1):
         with os.fdopen(read_end, "rb") as pipe:
             payload = pipe.read()

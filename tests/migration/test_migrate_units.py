@@ -470,3 +470,23 @@ def test_fork_map_keeps_the_order_and_redoes_what_a_child_could_not_deliver() ->
     with pytest.raises(KeyError):  # raised again here, as without forking
         fork_map(boom, [0, 1, 2, 3], processes=2)
     assert fork_map(square, [], processes=4) == []
+
+    def fails_here(x: int) -> str:
+        if os.getpid() == parent:
+            raise ValueError(x)
+        return "x" * 200_000  # more than a pipe holds: the child blocks writing it
+
+    children_before = _children()
+    with pytest.raises(ValueError):
+        fork_map(fails_here, [0, 1], processes=2)
+    assert _children() == children_before  # the blocked child was stopped and reaped
+
+
+def _children() -> set[int]:
+    """PIDs of this process's children (Linux /proc), or an empty set elsewhere."""
+    path = f"/proc/{os.getpid()}/task/{os.getpid()}/children"
+    try:
+        with open(path) as fh:
+            return {int(p) for p in fh.read().split()}
+    except OSError:
+        return set()
