@@ -15,8 +15,10 @@ one untimed warm-up (page cache and bytecode cache filled).  Python bytecode is
 cached under a temporary ``PYTHONPYCACHEPREFIX`` so the source tree stays
 clean even when ``PYTHONDONTWRITEBYTECODE`` is set.  Prints the median and the
 best wall-clock time of each, the CPU time (user + system, children included),
-the ratios, and the load average before and after the timed rounds (the
-machine may be shared: a busy CPU changes every figure).  A command that is
+the ratios (of the medians, of the bests, and the median of the ratios within
+each round, whose two commands ran back to back), and the load average before
+and after the timed rounds (the machine may be shared: a busy CPU changes every
+figure).  A command that is
 not available (for example ``migrate`` before it lands, or without the
 ``migrate`` extra) is reported as unavailable.
 """
@@ -155,7 +157,10 @@ def main() -> int:
             return "n/a"
         med = statistics.median(a.wall) / statistics.median(b.wall)
         best = min(a.wall) / min(b.wall)
-        return f"{med:.2f}x (median)  {best:.2f}x (best)"
+        # paired: the two commands of one round ran back to back, so load that comes
+        # and goes during the run hits both sides of each round's ratio
+        paired = statistics.median(x / y for x, y in zip(a.wall, b.wall, strict=True))
+        return f"{med:.2f}x (median)  {best:.2f}x (best)  {paired:.2f}x (paired by round)"
 
     print(f"check / git grep:   {ratio(check, grep)}   target <= 3x")
     print(f"check --no-git / git grep:   {ratio(check_no_git, grep)}")
