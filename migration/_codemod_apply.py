@@ -21,6 +21,7 @@ the module uses it any more.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from functools import cache
@@ -164,9 +165,98 @@ class _Command(_Unmatched, VisitorBasedCodemodCommand):
                 chosen = plain if _undecorated(visitor) else visitor
                 if visitor is AddImportsVisitor:
                     tree = _add_imports(chosen(self.context), tree)
+                elif chosen is _RemoveImports:
+                    tree = _remove_imports(self.context, tree)
                 else:
                     tree = _transform(chosen(self.context), tree)
         return tree
+
+
+class _RemoveKnownUnused(_RemoveImports):
+    """``RemoveImportsVisitor`` told which imports are unused instead of finding out."""
+
+    def __init__(self, context: CodemodContext, unused: dict[cst.ImportAlias, cst.CSTNode]) -> None:
+        super().__init__(context)
+        self._known = unused
+
+    def visit_Module(self, node: cst.Module) -> None:
+        self._unused_imports = self._known  # type: ignore[assignment]
+
+
+def _remove_imports(context: CodemodContext, tree: cst.Module) -> cst.Module:
+    """Run ``RemoveImportsVisitor``; without its scope analysis when the text decides.
+
+    It removes a scheduled import only when nothing uses the name it binds, which
+    it learns from scope, export and string-annotation analysis of the whole
+    module (most of a rewrite's time where it runs).  When every import that
+    binds a scheduled name is named nowhere in the module but in import
+    statements (no reference, no ``__all__`` entry, no string: none of these can
+    exist without the name's text), each is unused by that same definition, and
+    the visitor is handed the answer.  Otherwise it finds out as usual.
+    """
+    scheduled = RemoveImportsVisitor._get_imports_from_context(context)
+    known = _unused_by_text(tree, {_bound_name(m, o, a) for m, o, a in scheduled})
+    if known is None or not _can_be_told():
+        return _transform(_RemoveImports(context), tree)
+    return tree.visit(_RemoveKnownUnused(context, known))
+
+
+@cache
+def _can_be_told() -> bool:
+    """Whether this LibCST's ``RemoveImportsVisitor`` keeps its answer where we set it."""
+    try:
+        return isinstance(getattr(_RemoveImports(CodemodContext()), "_unused_imports", None), dict)
+    except Exception:  # built otherwise: the usual way
+        return False
+
+
+def _bound_name(module: str, obj: str | None, asname: str | None) -> str:
+    """The name an import binds: ``asname``, else the object, else the module's first part."""
+    return asname or obj or module.split(".", maxsplit=1)[0]
+
+
+def _unused_by_text(tree: cst.Module, names: set[str]) -> dict[cst.ImportAlias, cst.CSTNode] | None:
+    """The imports binding one of ``names`` (at any depth), if none is named outside imports.
+
+    None as soon as one of them is: the caller then asks the scope analysis.
+    """
+    imports: list[cst.Import | cst.ImportFrom] = []
+
+    class _Imports(cst.CSTVisitor):
+        def visit_Import(self, node: cst.Import) -> bool:
+            imports.append(node)
+            return False
+
+        def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
+            imports.append(node)
+            return False
+
+    tree.visit(_Imports())
+    code = tree.code
+    in_imports = "".join(tree.code_for_node(node) for node in imports)
+    out: dict[cst.ImportAlias, cst.CSTNode] = {}
+    for node in imports:
+        if isinstance(node.names, cst.ImportStar):
+            continue
+        if isinstance(node, cst.ImportFrom) and (
+            node.module is None  # `from . import x`: the scope analysis never drops one
+            or (isinstance(node.module, cst.Name) and node.module.value == "__future__")
+        ):
+            continue
+        for alias in node.names:
+            if alias.asname is not None:
+                bound = cst.ensure_type(alias.asname.name, cst.Name).value
+            elif isinstance(node, cst.Import):
+                bound = alias.evaluated_name.split(".")[0]
+            else:
+                bound = alias.evaluated_name
+            if bound not in names:
+                continue
+            word = re.compile(rf"(?<!\w){re.escape(bound)}(?!\w)")
+            if len(word.findall(code)) != len(word.findall(in_imports)):
+                return None
+            out[alias] = node
+    return out
 
 
 def warm_up() -> None:
@@ -174,6 +264,7 @@ def warm_up() -> None:
     for visitor in (AddImportsVisitor, RemoveImportsVisitor):
         _undecorated(visitor)
     _plain_gatherer()
+    _can_be_told()
 
 
 @cache

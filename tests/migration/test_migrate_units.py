@@ -490,3 +490,45 @@ def _children() -> set[int]:
             return {int(p) for p in fh.read().split()}
     except OSError:
         return set()
+
+
+_REMOVAL_CASES = [
+    # (source, scheduled removals, the fast path decides)
+    ("from app.cb import MockBreaker\n\nx = 1\n", [("app.cb", "MockBreaker", None)], True),
+    ("from app.cb import MockBreaker, Other\nOther()\n", [("app.cb", "MockBreaker", None)], True),
+    ("from app.cb import MockBreaker as MB\n", [("app.cb", "MockBreaker", "MB")], True),
+    ("import app.cb\n\ny = 2\n", [("app.cb", None, None)], True),
+    ("def f():\n    from app.cb import MockBreaker\n", [("app.cb", "MockBreaker", None)], True),
+    ("from typing import Any\n\ndef f(x: Any): ...\n", [("typing", "Any", None)], False),
+    ("from app.cb import MockBreaker  # MockBreaker\n", [("app.cb", "MockBreaker", None)], False),
+    (
+        'from app.cb import MockBreaker\n__all__ = ["MockBreaker"]\n',
+        [("app.cb", "MockBreaker", None)],
+        False,
+    ),
+    ("from . import cb\n", [("pkg", "cb", None)], True),
+    ("from __future__ import annotations\n", [("__future__", "annotations", None)], True),
+    ("import app.cb\napp.other()\n", [("app.cb", None, None)], False),
+]
+
+
+@pytest.mark.parametrize(("source", "removals", "fast"), _REMOVAL_CASES)
+def test_import_removal_without_scope_analysis_writes_what_libcst_writes(
+    source: str, removals: list[tuple[str, str | None, str | None]], fast: bool
+) -> None:
+    """Where the text alone shows an import unused, the result is RemoveImportsVisitor's own."""
+    from libcst.codemod import CodemodContext
+    from libcst.codemod.visitors import RemoveImportsVisitor
+    from resilient.migration import _codemod_apply as apply
+
+    def context() -> CodemodContext:
+        ctx = CodemodContext(full_module_name="pkg.mod", full_package_name="pkg")
+        for module, obj, asname in removals:
+            RemoveImportsVisitor.remove_unused_import(ctx, module, obj, asname)
+        return ctx
+
+    names = {apply._bound_name(*spec) for spec in removals}
+    decided = apply._unused_by_text(cst.parse_module(source), names)
+    assert (decided is not None) is fast
+    expected = RemoveImportsVisitor(context()).transform_module(cst.parse_module(source)).code
+    assert apply._remove_imports(context(), cst.parse_module(source)).code == expected
