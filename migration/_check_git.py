@@ -90,6 +90,8 @@ _TEST_CODE = tuple(
         "**/conftest.py",
     )
 )
+# The files the guard and the codemod look at (``_files.PYTHON_SUFFIXES``).
+_PYTHON_FILES = (":(glob)**/*.py", ":(glob)**/*.pyi")
 # Environment that would change what git reads or how it matches.
 _GIT_ENV_DROP = (
     "GIT_DIR",
@@ -169,7 +171,9 @@ class GitScan:
             "-c",
             "grep.fullName=false",  # names relative to ``top``, as ls-files gives them
         ]
-        where = ["--", ".", *_TEST_CODE] if skip_tests else []
+        # Python files only (the walk finds no others; a file named on the command
+        # line is read by Python whatever it is called)
+        where = ["--", *_PYTHON_FILES, *(_TEST_CODE if skip_tests else ())]
         threading = ["--threads", str(threads or grep_threads())]
         # git writes its list through a 4 KB buffer; ``stdbuf`` (GNU coreutils),
         # where there is one, makes it hand over each name as soon as found.
@@ -188,7 +192,7 @@ class GitScan:
             return None
         try:
             ls_files = subprocess.Popen(
-                [*common, "ls-files", "-z", "-s", "-v"],
+                [*common, "ls-files", "-z", "-s", "-v", "--", *_PYTHON_FILES],
                 cwd=top,
                 env=env,
                 stdout=subprocess.PIPE,

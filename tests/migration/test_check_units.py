@@ -266,9 +266,9 @@ def _git(cwd: Path, *args: str) -> None:
 def test_git_scan_reports_searched_files_and_candidates(tmp_path: Path) -> None:
     """git lists what it read from the work tree, and which of those may hold a finding.
 
-    Searched: tracked regular files.  Not searched: ignored and untracked files,
-    symbolic links, and entries git greps in the index instead of the work tree
-    (assume-unchanged, skip-worktree).
+    Searched: tracked regular Python files.  Not searched: other files, ignored and
+    untracked files, symbolic links, and entries git greps in the index instead of
+    the work tree (assume-unchanged, skip-worktree).
     """
     _git(tmp_path, "init", "-q")
     (tmp_path / ".gitignore").write_text("gen/\n")
@@ -282,7 +282,8 @@ def test_git_scan_reports_searched_files_and_candidates(tmp_path: Path) -> None:
     os.symlink("a.py", tmp_path / "l.py")
     (tmp_path / "gen").mkdir()
     (tmp_path / "gen" / "d.py").write_text("b = MockBreaker()\n")
-    _git(tmp_path, "add", ".gitignore", "a.py", "b.py", "c.py", "h.py", "s.py", "l.py")
+    (tmp_path / "notes.md").write_text("MockBreaker\n")
+    _git(tmp_path, "add", ".gitignore", "notes.md", "a.py", "b.py", "c.py", "h.py", "s.py", "l.py")
     _git(tmp_path, "update-index", "--assume-unchanged", "h.py")
     _git(tmp_path, "update-index", "--skip-worktree", "s.py")
     (tmp_path / "h.py").write_text("b = MockBreaker()\n")  # git greps the indexed copy
@@ -293,7 +294,7 @@ def test_git_scan_reports_searched_files_and_candidates(tmp_path: Path) -> None:
     outcome = scan.result()
     assert outcome is not None
     searched, candidates = outcome
-    assert searched == {".gitignore", "a.py", "b.py", "c.py"}
+    assert searched == {"a.py", "b.py", "c.py"}
     assert candidates == {"a.py", "c.py"}
     paths = ["a.py", "b.py", "c.py", "gen/d.py", "h.py", "s.py", "l.py", "u.py"]
     kept = select(paths, [("", scan)])
