@@ -82,7 +82,8 @@ _PROJECT_MARKERS: Final = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
 #: many at most: one hides LibCST's import behind the analysis; more compete with the
 #: analysis for the CPUs while LibCST loads in each (measured slower on two CPUs).
 _AUTO_REWRITERS_MIN: Final = 8
-# On a tree this large the rewrite workers start before the prefilter has run.
+# With this many files to rewrite (a large tree, not a pre-commit file list), the
+# rewrite workers start before the prefilter has run.
 _EARLY_REWRITERS_FILES: Final = 2000
 _AUTO_REWRITERS_MAX: Final = 1
 # A rewrite worker forks a second rewriter (LibCST already loaded) for this many files.
@@ -778,8 +779,9 @@ class _Run:
         if self.options.use_git:  # git searches while the folders are walked
             self.git = GitFilter.start(_git_tops(self.options), self.names)
         files, missing, failures = _collect(self.options)
-        if len(files) >= _EARLY_REWRITERS_FILES and not missing:
-            self.rewriters.start(len(files), self.names)
+        rewritable = sum(1 for f in files.values() if f.role.rewrite)
+        if rewritable >= _EARLY_REWRITERS_FILES and not missing:
+            self.rewriters.start(rewritable, self.names)
         self.report.missing = missing
         self.report.results.extend(failures)
         if missing:
