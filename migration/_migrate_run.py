@@ -661,6 +661,11 @@ def _shared(fn: Callable[[_T], _R], items: list[_T]) -> list[_R]:
     return fork_map(fn, items, processes=processes)
 
 
+def _one(fn: Callable[[_T], _R], item: _T) -> list[_R]:
+    """In a worker: ``[fn(item)]`` (results come back as lists, as from :func:`_shared`)."""
+    return [fn(item)]
+
+
 def _ready() -> None:
     """Nothing: submitted so that the pool starts its workers at once."""
 
@@ -682,6 +687,7 @@ class _Rewriters:
     def __init__(self, jobs: int) -> None:
         self.jobs = jobs
         self.pool: ProcessPoolExecutor | None = None
+        self.workers = 0
         self.used = False
 
     def start(self, candidates: int, names: MockNames) -> None:
@@ -703,6 +709,7 @@ class _Rewriters:
         self.pool = ProcessPoolExecutor(
             max_workers=count, mp_context=context, initializer=_start_rewriter, initargs=(names,)
         )
+        self.workers = count
         self.pool.submit(_ready)  # launches the workers now (they load LibCST meanwhile)
 
     def submit(self, fn: Callable[[_T], _R], items: Sequence[_T]) -> Callable[[], list[_R]]:
@@ -711,14 +718,17 @@ class _Rewriters:
             results = [fn(item) for item in items]
             return lambda: results
         self.used = self.used or bool(items)
-        # One task: the worker shares it with a fork of itself (LibCST loaded) when
-        # there is a CPU for it; this process meanwhile runs the guard.
-        future = self.pool.submit(_shared, fn, list(items))
+        if self.workers == 1:
+            # One task: the worker shares it with a fork of itself (LibCST loaded)
+            # when there is a CPU for it; this process meanwhile runs the guard.
+            futures = [self.pool.submit(_shared, fn, list(items))]
+        else:  # --jobs N: the N workers share the items
+            futures = [self.pool.submit(_one, fn, item) for item in items]
         from concurrent.futures.process import BrokenProcessPool
 
         def collect() -> list[_R]:
             try:
-                return future.result()
+                return [r for f in futures for r in f.result()]
             except BrokenProcessPool:  # a worker died: do it here
                 self.close()
                 return [fn(item) for item in items]
