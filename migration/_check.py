@@ -32,7 +32,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Final, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from ._diagnostics import RULES, Finding, Severity
 from ._names import MockNames
@@ -1252,43 +1252,13 @@ def check_files(
     threshold = PARALLEL_MIN_FILES if min_parallel is None else min_parallel
     if jobs <= 1 or len(paths) < max(threshold, 2) or not hasattr(os, "fork"):
         return [f for p in paths for f in check_file(p, options)]
-    chunks = [list(paths[i::jobs]) for i in range(jobs)]
-    children: list[tuple[int, int]] = []
-    for chunk in chunks[1:]:
-        read_end, write_end = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - runs in the child
-            os.close(read_end)
-            code = 0
-            try:
-                rows = [_as_row(f) for p in chunk for f in check_file(p, options)]
-                payload = marshal.dumps(("ok", rows))
-            except BaseException as exc:
-                payload = marshal.dumps(("error", repr(exc)))
-                code = 1
-            with os.fdopen(write_end, "wb") as fh:
-                fh.write(payload)
-            os._exit(code)
-        os.close(write_end)
-        children.append((pid, read_end))
-    findings = [f for p in chunks[0] for f in check_file(p, options)]
-    errors: list[str] = []
-    for pid, read_end in children:
-        with os.fdopen(read_end, "rb") as fh:
-            payload = fh.read()
-        os.waitpid(pid, 0)
-        try:
-            status, rows = marshal.loads(payload)  # noqa: S302 - our own child wrote it
-        except (EOFError, ValueError, TypeError):
-            errors.append("a worker process died")
-            continue
-        if status != "ok":
-            errors.append(str(rows))
-            continue
-        findings.extend(Finding(*row) for row in rows)
-    if errors:
-        raise RuntimeError("; ".join(errors))
-    return findings
+    from ._fork import fork_map
+
+    def rows(path: str) -> list[tuple[Any, ...]]:  # marshal-able, for the children
+        return [_as_row(f) for f in check_file(path, options)]
+
+    # (a worker that dies has its files checked here: nothing is lost)
+    return [Finding(*row) for found in fork_map(rows, paths, processes=jobs) for row in found]
 
 
 def _as_row(f: Finding) -> tuple[str, int, int, str, str, int, int, str, str]:
@@ -1302,7 +1272,7 @@ class Helpers:
     path to a helper at once, :meth:`collect` returns everything they found.
     A helper that dies is replaced by this process: the paths it had are
     checked here, so nothing is lost.  An exception inside a helper is raised
-    again here as a :class:`RuntimeError`, as :func:`check_files` does.
+    again here as a :class:`RuntimeError`.
     """
 
     def __init__(self, options: CheckOptions, count: int) -> None:
