@@ -321,16 +321,21 @@ def _opening_starts(data: bytes) -> list[int]:
 class _Analyzer:
     """Walks one module's tree and collects raw findings."""
 
-    def __init__(self, tree: ast.Module, names: MockNames, lowered: bytes) -> None:
+    def __init__(
+        self,
+        tree: ast.Module,
+        names: MockNames,
+        lowered: bytes,
+        *,
+        starts: list[int] | None = None,
+        interest: tuple[list[int], list[int]] | None = None,
+    ) -> None:
+        """``starts``: ``_line_starts(lowered)``; ``interest``: :meth:`interesting` (when known)."""
         self.tree = tree
         self.names = names
         self.lowered = lowered
-        self._starts = _line_starts(lowered)
-        needles = list(_LINE_NEEDLES)
-        needles.extend(n for n in names.needles() if n)
-        self.lines = self._lines_with(needles)
-        self.opening_lines = self._opening_lines()
-        self.lines = sorted(set(self.lines) | set(self.opening_lines))
+        self._starts = _line_starts(lowered) if starts is None else starts
+        self.lines, self.opening_lines = self.interesting() if interest is None else interest
         self.found: list[_Raw] = []
         self._reported: set[tuple[int, int, str]] = set()
         self.aliases: dict[str, str] = {}  # local name -> mock breaker it stands for
@@ -359,6 +364,13 @@ class _Analyzer:
         )
 
     # -- which lines matter ---------------------------------------------------------
+
+    def interesting(self) -> tuple[list[int], list[int]]:
+        """The lines worth visiting before any alias is known, and the "open" assignments'."""
+        needles = list(_LINE_NEEDLES)
+        needles.extend(n for n in self.names.needles() if n)
+        opening = self._opening_lines()
+        return sorted(set(self._lines_with(needles)) | set(opening)), opening
 
     def _lines_of(self, matches: Iterator[re.Match[bytes]]) -> list[int]:
         """The sorted, distinct lines where ``matches`` start."""
@@ -1078,7 +1090,9 @@ def check_source(
     Never raises for bad input: undecodable text, syntax errors, null bytes and
     nesting too deep to parse each come back as one RES000 finding.  A file whose
     text cannot hold any finding (see :func:`needs_parse`) is not decoded or
-    parsed, so it gives no finding whatever else is wrong with it.
+    parsed, so it gives no finding whatever else is wrong with it; and of an
+    ASCII file only the top-level statements the analysis visits are parsed
+    (:func:`_analyze_statements`), so a syntax error elsewhere goes unreported.
 
     ``tree``: ``ast.parse`` of this very text, when the caller has it (used only
     for an ASCII file, whose text and bytes parse alike).
@@ -1100,28 +1114,80 @@ def check_source(
         except (SyntaxError, UnicodeDecodeError, LookupError) as exc:
             return [_error_finding(path, _decode_message(exc))]
         lowered = text.lower().encode("utf-8", "surrogatepass")
-    try:
-        if tree is None or text is not None:  # text: not ASCII, decoded above
-            tree = ast.parse(data, filename=path, type_comments=False)
-    except SyntaxError as exc:
-        line = exc.lineno or 1
-        col = exc.offset or 1
-        detail = exc.msg or "invalid syntax"
-        return [_error_finding(path, f"cannot parse: {detail}", line, max(col, 1))]
-    except (ValueError, UnicodeDecodeError, LookupError) as exc:
-        return [_error_finding(path, f"cannot parse: {exc}")]
-    except (RecursionError, MemoryError):
-        return [_error_finding(path, "cannot parse: nested too deeply for Python's parser")]
     shape = b"open" in lowered and _has_opening(lowered)
-    try:
-        raw = _Analyzer(tree, names, lowered).run(shape=shape)
-    except RecursionError:
-        return [_error_finding(path, "cannot check: nested too deeply")]
+    raw: list[_Raw] | None = None
+    if tree is None and text is None and not _has_cookie(lowered):
+        raw = _analyze_statements(data, names, lowered, shape=shape)
+    if raw is None:
+        try:
+            if tree is None or text is not None:  # text: not ASCII, decoded above
+                tree = ast.parse(data, filename=path, type_comments=False)
+        except SyntaxError as exc:
+            line = exc.lineno or 1
+            col = exc.offset or 1
+            detail = exc.msg or "invalid syntax"
+            return [_error_finding(path, f"cannot parse: {detail}", line, max(col, 1))]
+        except (ValueError, UnicodeDecodeError, LookupError) as exc:
+            return [_error_finding(path, f"cannot parse: {exc}")]
+        except (RecursionError, MemoryError):
+            return [_error_finding(path, "cannot parse: nested too deeply for Python's parser")]
+        try:
+            raw = _Analyzer(tree, names, lowered).run(shape=shape)
+        except RecursionError:
+            return [_error_finding(path, "cannot check: nested too deeply")]
     if not raw and b"resilient" not in lowered:
         return []
     if text is None:
         text = data.decode("utf-8") if data.isascii() else _decode(data)
     return _finish(path, text, raw, options)
+
+
+def _has_cookie(lowered: bytes) -> bool:
+    """Whether the first two lines may hold an encoding cookie (``coding``)."""
+    first = lowered.find(b"\n")
+    second = lowered.find(b"\n", first + 1) if first != -1 else -1
+    return b"coding" in (lowered if second == -1 else lowered[:second])
+
+
+def _analyze_statements(
+    data: bytes, names: MockNames, lowered: bytes, *, shape: bool
+) -> list[_Raw] | None:
+    """The analysis of ``data`` parsing only the top-level statements it visits.
+
+    The same raw findings as parsing the whole file (see :mod:`._check_slice`):
+    the analysis visits only statements on its lines of interest, so the others
+    are left out of the parse.  The statements kept hold every line the
+    analysis ends up interested in (names bound to a mock breaker add lines);
+    when they do not, the missing ones are added and the analysis runs again.
+    None when the statements cannot be found from the text, or the cut-down
+    module does not parse (the caller parses the whole file: a syntax error is
+    then reported as usual).
+    """
+    from ._check_slice import Chunks, statement_starts
+
+    found = statement_starts(data)
+    if found is None:
+        return None
+    starts = _line_starts(lowered)
+    chunks = Chunks(data, found, starts)
+    interest = _Analyzer(_EMPTY_MODULE, names, lowered, starts=starts).interesting()
+    chunks.select(interest[0])
+    for _ in range(3):
+        try:
+            tree = ast.parse(chunks.source(), type_comments=False)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            return None
+        analyzer = _Analyzer(tree, names, lowered, starts=starts, interest=interest)
+        try:
+            raw = analyzer.run(shape=shape)
+        except RecursionError:
+            return None
+        if not chunks.select(analyzer.lines):  # it saw every statement it looked for
+            return raw
+    return None
+
+
+_EMPTY_MODULE: Final = ast.Module(body=[], type_ignores=[])
 
 
 def _decode_message(exc: Exception) -> str:
