@@ -30,12 +30,17 @@ import itertools
 import marshal
 import os
 import re
+from collections import namedtuple
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any, Final, NamedTuple
 
-from ._diagnostics import RULES, Finding, Severity
+from ._diagnostics import RULES, Finding
 from ._names import MockNames
+
+TYPE_CHECKING = False  # (``typing`` costs the pre-commit hook milliseconds it need not pay)
+if TYPE_CHECKING:
+    from typing import Any, Final, NamedTuple
+
+    from ._diagnostics import Severity
 
 __all__ = [
     "CheckOptions",
@@ -119,17 +124,40 @@ _OPEN_TOKENS: Final = frozenset({"open", "opened"})
 _STATE_TOKENS: Final = frozenset({"state", "status", "mode"})
 
 
-@dataclass(frozen=True)
 class CheckOptions:
     """What to look for.
 
     Attributes:
-        names: which identifiers are mock breakers.
+        names: which identifiers are mock breakers (default: the built-in patterns).
         strict: RES004 and RES006 are errors instead of warnings.
+
+    Immutable; equal (and hashed) by both.  (Written out rather than a frozen
+    dataclass: ``dataclasses`` would cost the pre-commit hook ~10 ms to import.)
     """
 
-    names: MockNames = field(default_factory=MockNames)
-    strict: bool = False
+    names: MockNames
+    strict: bool
+
+    def __init__(self, names: MockNames | None = None, strict: bool = False) -> None:
+        object.__setattr__(self, "names", MockNames() if names is None else names)
+        object.__setattr__(self, "strict", strict)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, CheckOptions) and other.__class__ is self.__class__:
+            return (self.names, self.strict) == (other.names, other.strict)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.names, self.strict))
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(names={self.names!r}, strict={self.strict!r})"
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r}")
 
 
 def _breakerish(name: str) -> bool:
@@ -244,15 +272,20 @@ def needs_parse(lowered: bytes, names: MockNames) -> bool:
     return b"open" in lowered and _has_opening(lowered)  # RES004
 
 
-class _Raw(NamedTuple):
-    """A finding before suppression and column conversion (ast positions)."""
+if TYPE_CHECKING:
 
-    line: int
-    col: int  # 0-based UTF-8 byte offset, as ast gives it
-    end_line: int
-    end_col: int
-    code: str
-    message: str
+    class _Raw(NamedTuple):
+        """A finding before suppression and column conversion (ast positions)."""
+
+        line: int
+        col: int  # 0-based UTF-8 byte offset, as ast gives it
+        end_line: int
+        end_col: int
+        code: str
+        message: str
+
+else:  # the same, without importing ``typing``
+    _Raw = namedtuple("_Raw", ["line", "col", "end_line", "end_col", "code", "message"])
 
 
 _match_start: Final = re.Match.start
@@ -1259,8 +1292,20 @@ def _finding(
 def _make(
     path: str, r: _Raw, char_col: Callable[[int, int], int], options: CheckOptions
 ) -> Finding:
-    f = _finding(path, r.line, char_col(r.line, r.col), r.code, r.message, options=options)
-    return replace(f, end_line=r.end_line, end_col=char_col(r.end_line, r.end_col))
+    col = char_col(r.line, r.col)
+    end_col = char_col(r.end_line, r.end_col)
+    code = r.code
+    return Finding(
+        path,
+        r.line,
+        col,
+        code,
+        r.message,
+        r.end_line,
+        end_col,
+        _severity(code, options),
+        RULES[code].help,
+    )
 
 
 def read_bytes(path: str) -> bytes:

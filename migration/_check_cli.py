@@ -11,17 +11,29 @@ import argparse
 import gc
 import os
 import sys
-from collections import deque
+from collections import deque, namedtuple
 from collections.abc import Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ._check_git import GitScan, cpus, folder_prefix, git_pattern, grep_threads, pump, relative_in
+from ._check_git import (
+    GitScan,
+    cpus,
+    folder_prefix,
+    git_pattern,
+    grep_threads,
+    pump,
+    relative_in,
+    release_prefetched,
+)
+from ._cli import RawDescriptionHelpFormatter
 from ._config import Config, ConfigFileError, load_config
 from ._diagnostics import RULES, Finding, format_github, format_json, format_text
 from ._names import MockNames
 
+TYPE_CHECKING = False  # (``typing`` costs the pre-commit hook milliseconds it need not pay)
 if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any, NamedTuple
+
     from ._check import CheckOptions
 
 __all__ = ["register", "run_check"]
@@ -50,7 +62,7 @@ def register(sub: Any) -> None:
         "check",
         help="find mock breakers in production code (for pre-commit and CI)",
         description=_DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=RawDescriptionHelpFormatter,
     )
     p.add_argument(
         "paths",
@@ -77,7 +89,7 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--config",
         metavar="PYPROJECT",
-        type=Path,
+        type=_path,
         help="read [tool.resilient] from this file instead of the nearest pyproject.toml",
     )
     p.add_argument(
@@ -96,15 +108,21 @@ def register(sub: Any) -> None:
     p.set_defaults(handler=_run)
 
 
-def _start_folder(paths: list[str]) -> Path:
+def _path(text: str) -> Path:
+    """``--config``: a :class:`~pathlib.Path` (``pathlib`` is imported only when it is given)."""
+    from pathlib import Path
+
+    return Path(text)
+
+
+def _start_folder(paths: list[str]) -> str:
     """Where to look for pyproject.toml: the common folder of the paths, else the cwd."""
     if not paths:
-        return Path.cwd()
+        return os.getcwd()
     try:
-        common = os.path.commonpath([os.path.abspath(p) for p in paths])
+        return os.path.commonpath([os.path.abspath(p) for p in paths])
     except ValueError:  # different drives
-        return Path.cwd()
-    return Path(common)
+        return os.getcwd()
 
 
 def run_check(
@@ -141,17 +159,23 @@ def run_check(
     finally:
         for _, scan in scans:
             scan.close()
+        release_prefetched()
         if gc_was_enabled:
             gc.enable()
 
 
-class CheckSettings(NamedTuple):
-    """What :func:`run_check` was asked for, handed to the part that runs after git starts."""
+if TYPE_CHECKING:
 
-    names: MockNames
-    strict: bool
-    include_tests: bool
-    jobs: int
+    class CheckSettings(NamedTuple):
+        """What :func:`run_check` was asked for, handed to the part that runs after git starts."""
+
+        names: MockNames
+        strict: bool
+        include_tests: bool
+        jobs: int
+
+else:  # the same, without importing ``typing``
+    CheckSettings = namedtuple("CheckSettings", ["names", "strict", "include_tests", "jobs"])
 
 
 def _run_check(
@@ -163,7 +187,7 @@ def _run_check(
     options = CheckOptions(names=settings.names, strict=settings.strict)
     include_tests, jobs = settings.include_tests, settings.jobs
     found = find_files(
-        paths, root=config.root, test_paths=config.test_paths, exclude=config.exclude
+        paths, root=config.root_dir, test_paths=config.test_paths, exclude=config.exclude
     )
     findings: list[Finding] = []
     for path, reason in found.unreadable:

@@ -26,7 +26,8 @@ The result is the same as without git, by construction:
   message on git's error output such as a file it could not read, a time-out)
   sends every file of that folder through the Python prefilter.
 
-Standard library only; ``subprocess`` is imported only when git is used.
+Standard library only; git is started with ``os.posix_spawnp`` (:mod:`._spawn`),
+and ``subprocess`` is imported only where there is none (Windows).
 """
 
 from __future__ import annotations
@@ -35,9 +36,14 @@ import os
 import re
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any
 
-from ._names import MockNames
+from ._spawn import communicate, spawn, wait
+
+TYPE_CHECKING = False  # (``typing`` costs the pre-commit hook milliseconds it need not pay)
+if TYPE_CHECKING:
+    from typing import Any
+
+    from ._names import MockNames
 
 __all__ = [
     "GitScan",
@@ -45,8 +51,10 @@ __all__ = [
     "folder_prefix",
     "git_pattern",
     "grep_threads",
+    "prefetch",
     "pump",
     "relative_in",
+    "release_prefetched",
     "select",
 ]
 
@@ -153,17 +161,22 @@ class GitScan:
 
         ``skip_tests``: git need not read test code (the guard skips it).
         ``threads``: git grep's threads (default :func:`grep_threads`).
+        A scan :func:`prefetch` started with these very arguments is handed over.
         """
+        if threads is None:
+            early = _PREFETCHED.pop(_prefetch_key(top, pattern, skip_tests), None)
+            if early is not None:
+                return early
         patterns = _each(pattern)
         if not patterns or not os.path.isdir(top):
             return None
-        import subprocess  # only the git path needs it
-
         env = dict(os.environ, GIT_OPTIONAL_LOCKS="0", LC_ALL="C")
         for var in _GIT_ENV_DROP:
             env.pop(var, None)
         common = [
             "git",
+            "-C",  # (``posix_spawn`` has no working-folder argument)
+            top,
             "-c",
             "core.quotepath=off",
             "-c",
@@ -180,24 +193,16 @@ class GitScan:
         stdbuf = _find_program("stdbuf")
         unbuffered = [stdbuf, "-o0"] if stdbuf is not None else []
         try:
-            grep = subprocess.Popen(
+            grep = _start(
                 [*unbuffered, *common, "grep", *_GREP_OPTIONS, *threading, *patterns, *where],
-                cwd=top,
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                stdin=subprocess.DEVNULL,
+                env,
+                stderr=True,
             )
         except (OSError, ValueError):  # no git; a NUL in a pattern
             return None
         try:
-            ls_files = subprocess.Popen(
-                [*common, "ls-files", "-z", "-s", "-v", "--", *_PYTHON_FILES],
-                cwd=top,
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                stdin=subprocess.DEVNULL,
+            ls_files = _start(
+                [*common, "ls-files", "-z", "-s", "-v", "--", *_PYTHON_FILES], env, stderr=False
             )
         except OSError:
             _stop(grep)
@@ -212,14 +217,12 @@ class GitScan:
         if self._searched_read:
             return self._searched
         self._searched_read = True
-        import subprocess
-
         proc = self._ls_files
-        try:
-            out, _ = proc.communicate(timeout=self.seconds_left())
-        except subprocess.TimeoutExpired:
+        got = communicate(proc, self.seconds_left())
+        if got is None:  # timed out
             _stop(proc)
             return None
+        out, _ = got
         if proc.returncode == 0:
             self._searched = _searched_paths(out)
         return self._searched
@@ -246,13 +249,11 @@ class GitScan:
 
     def drain(self) -> list[str]:
         """Wait for git to finish; returns the candidates not read yet (no ``poll``)."""
-        import subprocess
-
-        try:
-            out, err = self._grep.communicate(timeout=self.seconds_left())
-        except subprocess.TimeoutExpired:
+        got = communicate(self._grep, self.seconds_left())
+        if got is None:  # timed out
             self.abandon()
             return []
+        out, err = got
         self._open.clear()
         self._errors += err
         data = self._partial + out
@@ -268,11 +269,8 @@ class GitScan:
         return new
 
     def _finish(self) -> None:
-        import subprocess
-
-        try:
-            code = self._grep.wait(timeout=self.seconds_left())
-        except subprocess.TimeoutExpired:
+        code = wait(self._grep, self.seconds_left())
+        if code is None:  # timed out
             _stop(self._grep)
             code = -1
         self._close_pipes()
@@ -316,6 +314,62 @@ class GitScan:
             for stream in (proc.stdout, proc.stderr):
                 if stream is not None:
                     stream.close()
+
+
+# Scans started by :func:`prefetch`, until :meth:`GitScan.start` claims them.
+_PREFETCHED: dict[tuple[str, tuple[str, ...], bool], GitScan] = {}
+# ``resilient check`` options that take a value (the value is not a path).
+_VALUE_OPTIONS = frozenset({"--format", "--config", "--jobs", "-j"})
+
+
+def _prefetch_key(
+    top: str, pattern: str | list[str] | tuple[str, ...], skip_tests: bool
+) -> tuple[str, tuple[str, ...], bool]:
+    return (top, (pattern,) if isinstance(pattern, str) else tuple(pattern), skip_tests)
+
+
+def prefetch(args: Sequence[str]) -> None:
+    """Start ``git grep`` for ``resilient check ARGS`` before the command is even parsed.
+
+    The console script calls this first thing, so git searches while Python
+    imports the guard, parses the arguments and reads the configuration.  The
+    arguments are only guessed at here (the folders named, ``--include-tests``,
+    ``--no-git``) and the patterns are those of the default mock names: the run
+    itself asks :meth:`GitScan.start` for the scans it needs, which hands over a
+    prefetched one only when folder, patterns and test skipping are the same.
+    :func:`release_prefetched` stops the ones nobody claimed.
+    """
+    paths: list[str] = []
+    skip_tests = True
+    options = True
+    expect_value = False
+    for arg in args:
+        if expect_value:
+            expect_value = False
+        elif options and arg == "--":
+            options = False
+        elif options and arg.startswith("-"):
+            if arg == "--no-git":
+                return
+            if arg == "--include-tests":
+                skip_tests = False
+            expect_value = arg in _VALUE_OPTIONS
+        else:
+            paths.append(arg)
+    for top in paths or ["."]:
+        if os.path.isdir(top) and not os.path.islink(top):
+            key = _prefetch_key(top, _BASE_PATTERNS, skip_tests)
+            if key not in _PREFETCHED:
+                scan = GitScan.start(top, list(_BASE_PATTERNS), skip_tests=skip_tests)
+                if scan is not None:
+                    _PREFETCHED[key] = scan
+
+
+def release_prefetched() -> None:
+    """Stop the prefetched scans no run claimed (other patterns, a wrong guess)."""
+    while _PREFETCHED:
+        _, scan = _PREFETCHED.popitem()
+        scan.close()
 
 
 def pump(scans: Sequence[GitScan], *, block: bool) -> list[tuple[GitScan, str]]:
@@ -389,6 +443,21 @@ def _find_program(name: str) -> str | None:
         if os.access(candidate, os.X_OK) and os.path.isfile(candidate):
             return candidate
     return None
+
+
+def _start(argv: list[str], env: dict[str, str], *, stderr: bool) -> Any:
+    """Start a git command, output on a pipe (and its errors, with ``stderr``)."""
+    if spawn is not None:
+        return spawn(argv, env=env, stderr=stderr)
+    import subprocess
+
+    return subprocess.Popen(
+        argv,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE if stderr else subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def _stop(proc: Any) -> None:

@@ -21,7 +21,10 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Iterable, Sequence
-from typing import Final
+
+TYPE_CHECKING = False  # (``typing`` costs the pre-commit hook milliseconds it need not pay)
+if TYPE_CHECKING:
+    from typing import Final
 
 __all__ = ["Chunks", "statement_starts"]
 

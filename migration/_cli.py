@@ -13,8 +13,11 @@ import argparse
 import gc
 import os
 import sys
-from collections.abc import Sequence
-from typing import NoReturn
+from collections.abc import Callable, Sequence
+
+TYPE_CHECKING = False  # (``typing`` costs the pre-commit hook milliseconds it need not pay)
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 # Commands whose process may end without tearing the interpreter down: they hold
 # large caches (file contents, syntax trees) that Python would otherwise free one
@@ -22,6 +25,47 @@ from typing import NoReturn
 # and they leave nothing behind that needs an exit handler (their worker
 # processes are joined before the command returns).
 _FAST_EXIT = frozenset({"check", "migrate"})
+
+
+def _terminal_width() -> int:
+    """``shutil.get_terminal_size().columns``, without importing ``shutil``.
+
+    argparse imports ``shutil`` (and with it ``bz2``, ``lzma``...) for this when a
+    formatter is not told its width: milliseconds of the pre-commit hook's start.
+    """
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns > 0:
+        return columns
+    stdout = sys.__stdout__
+    if stdout is None:
+        return 80
+    try:
+        columns = os.get_terminal_size(stdout.fileno()).columns
+    except (AttributeError, ValueError, OSError):  # closed, detached, not a terminal
+        return 80
+    return columns or 80
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """argparse's formatter, given the terminal's width as argparse would find it."""
+
+    def __init__(
+        self,
+        prog: str,
+        indent_increment: int = 2,
+        max_help_position: int = 24,
+        width: int | None = None,
+    ) -> None:
+        if width is None:
+            width = _terminal_width() - 2  # (argparse leaves two columns free)
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
+class RawDescriptionHelpFormatter(HelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """:class:`HelpFormatter` that keeps the description's line breaks."""
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -34,6 +78,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="resilient",
         description="Circuit breakers for Python, and the tools that keep mock breakers out.",
+        formatter_class=HelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     if only in (None, "check"):
@@ -69,11 +114,22 @@ def entry() -> NoReturn:
     """The ``resilient`` console script: :func:`main` on ``sys.argv``, then exit."""
     argv = sys.argv[1:]
     fast = bool(argv) and argv[0] in _FAST_EXIT
+    release: Callable[[], None] | None = None
     if fast:
         # Their runs build syntax trees (acyclic) and disable the cyclic collector
         # themselves; with it off from here, the imports before them are quicker too.
         gc.disable()
-    status = main(argv)
+        if argv[0] == "check":
+            # git starts searching now, while the guard is imported and configured
+            from ._check_git import prefetch, release_prefetched
+
+            prefetch(argv[1:])
+            release = release_prefetched
+    try:
+        status = main(argv)
+    finally:
+        if release is not None:  # (a usage error, say, before the run claimed them)
+            release()
     if fast:
         try:
             sys.stdout.flush()

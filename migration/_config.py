@@ -18,12 +18,16 @@ rather than guessing.  Standard library only.
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Final
+from collections.abc import Callable, Iterator, Sequence
+
+TYPE_CHECKING = False  # (``typing`` costs the pre-commit hook milliseconds it need not pay)
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any, Final
 
 __all__ = ["Config", "ConfigFileError", "find_config", "load_config", "parse_tool_table"]
 
@@ -34,7 +38,6 @@ class ConfigFileError(Exception):
     """``pyproject.toml`` cannot be read, or ``[tool.resilient]`` holds a bad value."""
 
 
-@dataclass(frozen=True)
 class Config:
     """The ``[tool.resilient]`` settings.
 
@@ -46,14 +49,158 @@ class Config:
         test_paths: extra test-code globs.
         exclude: globs never looked at.
         extra: sub-tables left for other commands.
+        root_dir: ``root`` as a string (as given: the same folder).
+
+    ``root`` and ``path`` are :class:`~pathlib.Path` objects; given as strings
+    (as :func:`load_config` does), they become paths when first read:
+    ``resilient check`` reads ``root_dir`` only, and so never imports
+    ``pathlib`` (milliseconds of the pre-commit hook's start).  Immutable, and
+    equal on every attribute, like the frozen dataclass it replaces
+    (``dataclasses`` is not imported for the same reason).
     """
 
-    root: Path
-    path: Path | None = None
-    mock_names: tuple[str, ...] = ()
-    test_paths: tuple[str, ...] = ()
-    exclude: tuple[str, ...] = ()
-    extra: dict[str, Any] = field(default_factory=dict)
+    mock_names: tuple[str, ...]
+    test_paths: tuple[str, ...]
+    exclude: tuple[str, ...]
+    extra: dict[str, Any]
+    _root: str | Path
+    _path: str | Path | None
+
+    def __init__(  # noqa: PLR0917 - positional too, as the dataclass took them
+        self,
+        root: str | os.PathLike[str],
+        path: str | os.PathLike[str] | None = None,
+        mock_names: tuple[str, ...] = (),
+        test_paths: tuple[str, ...] = (),
+        exclude: tuple[str, ...] = (),
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        _set = object.__setattr__
+        _set(self, "_root", root if isinstance(root, str) else _as_path(root))
+        _set(self, "_path", path if path is None or isinstance(path, str) else _as_path(path))
+        _set(self, "mock_names", mock_names)
+        _set(self, "test_paths", test_paths)
+        _set(self, "exclude", exclude)
+        _set(self, "extra", {} if extra is None else extra)
+
+    @property
+    def root(self) -> Path:
+        """The folder the globs are relative to."""
+        root = self._root
+        if isinstance(root, str):
+            root = _as_path(root)
+            object.__setattr__(self, "_root", root)
+        return root
+
+    @property
+    def path(self) -> Path | None:
+        """The pyproject.toml read, or None."""
+        path = self._path
+        if isinstance(path, str):
+            path = _as_path(path)
+            object.__setattr__(self, "_path", path)
+        return path
+
+    @property
+    def root_dir(self) -> str:
+        """:attr:`root` as a string, as given (no :class:`~pathlib.Path` made)."""
+        return os.fspath(self._root)
+
+    def _values(self) -> tuple[Any, ...]:
+        return (self.root, self.path, self.mock_names, self.test_paths, self.exclude, self.extra)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Config) and other.__class__ is self.__class__:
+            return self._values() == other._values()
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._values())  # (a TypeError, as for the dataclass: ``extra`` is a dict)
+
+    def __repr__(self) -> str:
+        return (
+            f"{self.__class__.__qualname__}(root={self.root!r}, path={self.path!r}, "
+            f"mock_names={self.mock_names!r}, test_paths={self.test_paths!r}, "
+            f"exclude={self.exclude!r}, extra={self.extra!r})"
+        )
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r}")
+
+
+def _as_path(value: str | os.PathLike[str]) -> Path:
+    from pathlib import Path
+
+    return value if isinstance(value, Path) else Path(value)
+
+
+# ``pathlib``'s answers on strings, for ``resilient check``; whenever the file
+# system says anything but "here it is" or "no such file", pathlib itself
+# answers (it raises for some errors, and its rules differ between versions).
+
+
+def _resolve(path: str) -> str:
+    """``str(Path(path).resolve())``."""
+    real = os.path.realpath(path)
+    try:
+        os.stat(real)
+    except (FileNotFoundError, NotADirectoryError):  # pathlib's answer too
+        return real
+    except OSError:  # a symbolic link loop, say: pathlib raises RuntimeError (before 3.13)
+        pass
+    else:
+        return real
+    from pathlib import Path
+
+    return str(Path(path).resolve())
+
+
+def _is_dir(path: str) -> bool:
+    """``Path(path).is_dir()``."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return False
+    except (OSError, ValueError):
+        pass
+    else:
+        return stat.S_ISDIR(mode)
+    from pathlib import Path
+
+    return Path(path).is_dir()
+
+
+def _exists(path: str) -> bool:
+    """``Path(path).exists()``."""
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        return False
+    except (OSError, ValueError):
+        pass
+    else:
+        return True
+    from pathlib import Path
+
+    return Path(path).exists()
+
+
+def _upwards(start: str) -> Iterator[str]:
+    """The folder of ``start`` (itself if a folder, else its parent), then those above it.
+
+    ``start`` is a path as ``str(Path(...))`` writes it; the folders are written
+    the same way, ``""`` standing for ``"."`` (both join to the same paths).
+    """
+    folder = start if _is_dir(start) else os.path.dirname(start)
+    while True:
+        yield folder
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return
+        folder = parent
 
 
 _HAS_TABLE_RE: Final = re.compile(r"^\s*\[\s*tool\s*\.\s*resilient\s*[\].]", re.MULTILINE)
@@ -64,30 +211,40 @@ def find_config(start: Path) -> Path | None:
 
     The search stops at the top of a git checkout (a folder holding ``.git``).
     """
-    current = start if start.is_dir() else start.parent
-    for folder in (current, *current.parents):
-        candidate = folder / "pyproject.toml"
+    found = _find_config(os.fspath(start))
+    return None if found is None else _as_path(found)
+
+
+def _find_config(start: str) -> str | None:
+    """:func:`find_config` on strings."""
+    for folder in _upwards(start):
+        candidate = os.path.join(folder, "pyproject.toml")
         try:
-            text = candidate.read_text(encoding="utf-8")
+            text: str | None = _read_text(candidate)
         except (OSError, UnicodeDecodeError):
             text = None
         if text is not None and ("tool.resilient" in text or _HAS_TABLE_RE.search(text)):
             return candidate
-        if (folder / ".git").exists():
+        if _exists(os.path.join(folder, ".git")):
             return None
     return None
 
 
-def _default_root(base: Path) -> Path:
+def _read_text(path: str | Path) -> str:
+    """``Path(path).read_text(encoding="utf-8")``."""
+    with open(path, encoding="utf-8") as file:
+        return file.read()
+
+
+def _default_root(base: str) -> str:
     """Without configuration, paths are judged relative to the git checkout, else the cwd."""
-    folder = base if base.is_dir() else base.parent
-    for candidate in (folder, *folder.parents):
-        if (candidate / ".git").exists():
+    for candidate in _upwards(base):
+        if _exists(os.path.join(candidate, ".git")):
             return candidate
-    return Path.cwd().resolve()
+    return _resolve(os.getcwd())
 
 
-def _string_list(table: dict[str, Any], key: str, path: Path) -> tuple[str, ...]:
+def _string_list(table: dict[str, Any], key: str, path: str | Path) -> tuple[str, ...]:
     value = table.get(key, [])
     if isinstance(value, str):
         value = [value]
@@ -98,7 +255,7 @@ def _string_list(table: dict[str, Any], key: str, path: Path) -> tuple[str, ...]
     return tuple(value)
 
 
-def load_config(path: Path | None = None, *, start: Path | None = None) -> Config:
+def load_config(path: Path | None = None, *, start: str | os.PathLike[str] | None = None) -> Config:
     """Load ``[tool.resilient]`` from ``path``, or from the nearest pyproject.toml above ``start``.
 
     Args:
@@ -112,13 +269,19 @@ def load_config(path: Path | None = None, *, start: Path | None = None) -> Confi
         ConfigFileError: the file cannot be read or parsed, or a key is unknown
             or has the wrong type.  The message names the file and the key.
     """
-    if path is None:
-        base = (start or Path.cwd()).resolve()
-        path = find_config(base)
-        if path is None:
-            return Config(root=_default_root(base))
+    if path is not None:
+        return _read_config(path, path.parent.resolve)
+    base = _resolve(os.getcwd() if start is None else os.fspath(start))
+    found = _find_config(base)
+    if found is None:
+        return Config(root=_default_root(base))
+    return _read_config(found, lambda: _resolve(os.path.dirname(found)))
+
+
+def _read_config(path: str | Path, root: Callable[[], str | Path]) -> Config:
+    """:func:`load_config` from the file ``path``; ``root()``: its folder, resolved."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = _read_text(path)
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigFileError(f"cannot read {path}: {exc}") from None
     table = parse_tool_table(text, str(path))
@@ -131,7 +294,7 @@ def load_config(path: Path | None = None, *, start: Path | None = None) -> Confi
         hint = f"; did you mean `{close[0]}`?" if close else f" (known: {', '.join(KNOWN_KEYS)})"
         raise ConfigFileError(f"{path}: unknown key `{key}` in [tool.resilient]{hint}")
     return Config(
-        root=path.parent.resolve(),
+        root=root(),
         path=path,
         mock_names=_string_list(table, "mock-names", path),
         test_paths=_string_list(table, "test-paths", path),

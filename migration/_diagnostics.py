@@ -8,8 +8,24 @@ Standard library only.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Final, Literal
+
+TYPE_CHECKING = False  # (``typing`` costs the pre-commit hook milliseconds it need not pay)
+if TYPE_CHECKING:
+    from typing import Final, Literal
+
+    Severity = Literal["error", "warning"]
+
+    _FindingValues = tuple[str, int, int, str, str, int, int, Severity, str]
+else:
+
+    def __getattr__(name: str) -> object:
+        """``Severity`` (a ``typing.Literal``) at run time, made only when asked for."""
+        if name == "Severity":
+            from typing import Literal
+
+            return Literal["error", "warning"]
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "RULES",
@@ -22,22 +38,61 @@ __all__ = [
     "tally",
 ]
 
-Severity = Literal["error", "warning"]
-
 _USE_RESILIENT: Final = (
     "Use a real breaker: `resilient.get_breaker(name, failure_threshold=..., "
     "recovery_timeout=...)`; keep mocks in tests"
 )
 
 
-@dataclass(frozen=True, slots=True)
+# ``Rule`` and ``Finding`` are written out rather than made with ``dataclasses``
+# (frozen, slotted): importing it (and ``inspect``) would cost the pre-commit hook
+# about 10 ms.  They behave as the dataclasses did: the same constructor,
+# equality and hash on every field, a repr, and no assignment.
+
+
 class Rule:
     """One rule: its code, kebab-case name, default severity and help text."""
+
+    __slots__ = ("code", "help", "name", "severity")
+    __match_args__ = ("code", "name", "severity", "help")
 
     code: str
     name: str
     severity: Severity
     help: str
+
+    def __init__(self, code: str, name: str, severity: Severity, help: str) -> None:
+        _set = object.__setattr__
+        _set(self, "code", code)
+        _set(self, "name", name)
+        _set(self, "severity", severity)
+        _set(self, "help", help)
+
+    def _values(self) -> tuple[str, str, Severity, str]:
+        return (self.code, self.name, self.severity, self.help)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Rule) and other.__class__ is self.__class__:
+            return self._values() == other._values()
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        return (
+            f"{self.__class__.__qualname__}(code={self.code!r}, name={self.name!r}, "
+            f"severity={self.severity!r}, help={self.help!r})"
+        )
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r}")
+
+    def __reduce__(self) -> tuple[type[Rule], tuple[str, str, Severity, str]]:
+        return (self.__class__, self._values())
 
 
 RULES: Final[dict[str, Rule]] = {
@@ -81,19 +136,102 @@ RULES: Final[dict[str, Rule]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
 class Finding:
     """One diagnostic.  Lines and columns are 1-based; columns count characters."""
+
+    __slots__ = (
+        "code",
+        "col",
+        "end_col",
+        "end_line",
+        "help",
+        "line",
+        "message",
+        "path",
+        "severity",
+    )
+    __match_args__ = (
+        "path",
+        "line",
+        "col",
+        "code",
+        "message",
+        "end_line",
+        "end_col",
+        "severity",
+        "help",
+    )
 
     path: str
     line: int
     col: int
     code: str
     message: str
-    end_line: int = 0
-    end_col: int = 0
-    severity: Severity = "error"
-    help: str = ""
+    end_line: int
+    end_col: int
+    severity: Severity
+    help: str
+
+    def __init__(  # noqa: PLR0917 - positional too, as the dataclass took them
+        self,
+        path: str,
+        line: int,
+        col: int,
+        code: str,
+        message: str,
+        end_line: int = 0,
+        end_col: int = 0,
+        severity: Severity = "error",
+        help: str = "",
+    ) -> None:
+        _set = object.__setattr__
+        _set(self, "path", path)
+        _set(self, "line", line)
+        _set(self, "col", col)
+        _set(self, "code", code)
+        _set(self, "message", message)
+        _set(self, "end_line", end_line)
+        _set(self, "end_col", end_col)
+        _set(self, "severity", severity)
+        _set(self, "help", help)
+
+    def _values(self) -> _FindingValues:
+        return (
+            self.path,
+            self.line,
+            self.col,
+            self.code,
+            self.message,
+            self.end_line,
+            self.end_col,
+            self.severity,
+            self.help,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Finding) and other.__class__ is self.__class__:
+            return self._values() == other._values()
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        return (
+            f"{self.__class__.__qualname__}(path={self.path!r}, line={self.line!r}, "
+            f"col={self.col!r}, code={self.code!r}, message={self.message!r}, "
+            f"end_line={self.end_line!r}, end_col={self.end_col!r}, "
+            f"severity={self.severity!r}, help={self.help!r})"
+        )
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r}")
+
+    def __reduce__(self) -> tuple[type[Finding], _FindingValues]:
+        return (self.__class__, self._values())
 
     @property
     def name(self) -> str:

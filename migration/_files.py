@@ -32,11 +32,12 @@ import os
 import re
 import stat
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from functools import lru_cache
 from operator import attrgetter
-from pathlib import Path, PurePosixPath
-from typing import Final
+
+TYPE_CHECKING = False  # (``typing`` costs the pre-commit hook milliseconds it need not pay)
+if TYPE_CHECKING:
+    from typing import Any, Final
 
 __all__ = [
     "SKIP_DIR_NAMES",
@@ -90,18 +91,26 @@ def _glob_to_regex(glob: str) -> re.Pattern[str]:
     return re.compile("".join(out))
 
 
-@dataclass(frozen=True)
+# The classes below are written out rather than made with ``dataclasses``:
+# importing it (and ``inspect``) would cost the pre-commit hook some 10 ms.  They
+# behave as the dataclasses did (the same constructors, equality, hash and repr;
+# the frozen ones refuse assignment).
+
+
 class PathMatcher:
-    """Matches project-relative POSIX paths against a list of globs (see module doc)."""
+    """Matches project-relative POSIX paths against a list of globs (see module doc).
 
-    globs: tuple[str, ...] = ()
-    _anchored: tuple[re.Pattern[str], ...] = field(init=False, repr=False, compare=False)
-    _parts: tuple[re.Pattern[str], ...] = field(init=False, repr=False, compare=False)
+    Immutable; equal (and hashed) by ``globs``.
+    """
 
-    def __post_init__(self) -> None:
+    globs: tuple[str, ...]
+    _anchored: tuple[re.Pattern[str], ...]
+    _parts: tuple[re.Pattern[str], ...]
+
+    def __init__(self, globs: tuple[str, ...] = ()) -> None:
         anchored: list[re.Pattern[str]] = []
         parts: list[re.Pattern[str]] = []
-        for raw in self.globs:
+        for raw in globs:
             g = raw.strip().replace("\\", "/")
             g = g.removeprefix("./").rstrip("/")
             if not g:
@@ -110,8 +119,27 @@ class PathMatcher:
                 anchored.append(_glob_to_regex(g.lstrip("/")))
             else:
                 parts.append(_glob_to_regex(g.lstrip("/")))
-        object.__setattr__(self, "_anchored", tuple(anchored))
-        object.__setattr__(self, "_parts", tuple(parts))
+        _set = object.__setattr__
+        _set(self, "globs", globs)
+        _set(self, "_anchored", tuple(anchored))
+        _set(self, "_parts", tuple(parts))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, PathMatcher) and other.__class__ is self.__class__:
+            return self.globs == other.globs
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.globs,))
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(globs={self.globs!r})"
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r}")
 
     def __bool__(self) -> bool:
         return bool(self._anchored or self._parts)
@@ -143,8 +171,42 @@ def _default_test_path(pieces: Sequence[str]) -> bool:
     return _test_file_name(pieces[-1])
 
 
-def relative_posix(path: str | os.PathLike[str], root: Path | None) -> str:
+def relative_posix(path: str | os.PathLike[str], root: str | os.PathLike[str] | None) -> str:
     """The path relative to ``root`` when it is inside it, else as given; POSIX separators."""
+    if os.name == "nt":
+        return _relative_posix_pathlib(path, root)
+    # What the pathlib version does, on strings: ``pathlib`` would cost the
+    # pre-commit hook milliseconds to import (a test compares the two).
+    given = os.fspath(path)
+    if root is not None:
+        absolute = given if given[:1] == "/" else os.path.join(os.getcwd(), given)
+        anchor, parts = _posix_parts(os.path.normpath(absolute))
+        root_anchor, root_parts = _posix_parts(os.fspath(root))
+        n = len(root_parts)
+        if root_anchor and root_anchor == anchor and parts[:n] == root_parts:
+            return "/".join(parts[n:])
+    anchor, parts = _posix_parts(os.path.normpath(given))
+    if anchor:
+        parts.insert(0, anchor)
+    while parts and parts[0] in {"..", ".", "/"}:
+        parts.pop(0)
+    return "/".join(parts)
+
+
+def _posix_parts(path: str) -> tuple[str, list[str]]:
+    """``PurePosixPath(path)``'s anchor (``""``, ``"/"`` or ``"//"``) and names."""
+    names = path.lstrip("/")
+    slashes = len(path) - len(names)
+    anchor = "//" if slashes == 2 else "/" if slashes else ""
+    return anchor, [name for name in names.split("/") if name and name != "."]
+
+
+def _relative_posix_pathlib(
+    path: str | os.PathLike[str], root: str | os.PathLike[str] | None
+) -> str:
+    """:func:`relative_posix` with ``pathlib`` (Windows paths)."""
+    from pathlib import Path, PurePosixPath
+
     p = Path(path)
     if root is not None:
         try:
@@ -162,7 +224,7 @@ def relative_posix(path: str | os.PathLike[str], root: Path | None) -> str:
 def is_test_path(
     path: str | os.PathLike[str],
     test_paths: Iterable[str] | PathMatcher = (),
-    root: Path | None = None,
+    root: str | os.PathLike[str] | None = None,
 ) -> bool:
     """Return True when ``path`` is test code (see the module doc for the rules).
 
@@ -173,12 +235,11 @@ def is_test_path(
             current folder.
     """
     matcher = test_paths if isinstance(test_paths, PathMatcher) else PathMatcher(tuple(test_paths))
-    rel = relative_posix(path, root if root is not None else Path.cwd())
+    rel = relative_posix(path, root if root is not None else os.getcwd())
     pieces = rel.split("/")
     return _default_test_path(pieces) or matcher.matches(rel)
 
 
-@dataclass(frozen=True)
 class SourceFile:
     """One file to look at.
 
@@ -186,15 +247,46 @@ class SourceFile:
         path: the path to open and to show in messages (relative when it was given so).
         is_test: whether it is test code.
         explicit: whether it was named on the command line (not found by walking).
+
+    Immutable; equal (and hashed) on all three.
     """
 
     path: str
     is_test: bool
-    explicit: bool = False
+    explicit: bool
+
+    def __init__(self, path: str, is_test: bool, explicit: bool = False) -> None:
+        _set = object.__setattr__
+        _set(self, "path", path)
+        _set(self, "is_test", is_test)
+        _set(self, "explicit", explicit)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, SourceFile) and other.__class__ is self.__class__:
+            return (self.path, self.is_test, self.explicit) == (
+                other.path,
+                other.is_test,
+                other.explicit,
+            )
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.path, self.is_test, self.explicit))
+
+    def __repr__(self) -> str:
+        return (
+            f"{self.__class__.__qualname__}(path={self.path!r}, is_test={self.is_test!r}, "
+            f"explicit={self.explicit!r})"
+        )
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r}")
 
 
-@dataclass
-class Discovery:
+class Discovery:  # noqa: PLW1641 - unhashable (mutable), as the dataclass was
     """The outcome of :func:`discover`.
 
     Attributes:
@@ -207,12 +299,35 @@ class Discovery:
         symlinks: paths in ``files`` that were found by walking and are symbolic
             links (their content is the target's, which text search tools such
             as ``git grep`` do not look at).
+
+    Each defaults to a new empty list (set); equal when all four are (not hashable).
     """
 
-    files: list[SourceFile] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)
-    unreadable: list[tuple[str, str]] = field(default_factory=list)
-    symlinks: set[str] = field(default_factory=set)
+    def __init__(
+        self,
+        files: list[SourceFile] | None = None,
+        missing: list[str] | None = None,
+        unreadable: list[tuple[str, str]] | None = None,
+        symlinks: set[str] | None = None,
+    ) -> None:
+        self.files: list[SourceFile] = [] if files is None else files
+        self.missing: list[str] = [] if missing is None else missing
+        self.unreadable: list[tuple[str, str]] = [] if unreadable is None else unreadable
+        self.symlinks: set[str] = set() if symlinks is None else symlinks
+
+    def _values(self) -> tuple[Any, ...]:
+        return (self.files, self.missing, self.unreadable, self.symlinks)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Discovery) and other.__class__ is self.__class__:
+            return self._values() == other._values()
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return (
+            f"{self.__class__.__qualname__}(files={self.files!r}, missing={self.missing!r}, "
+            f"unreadable={self.unreadable!r}, symlinks={self.symlinks!r})"
+        )
 
 
 def _display(path: str) -> str:
@@ -353,7 +468,7 @@ class _Classifier:
 def discover(
     paths: Sequence[str | os.PathLike[str]],
     *,
-    root: Path | None = None,
+    root: str | os.PathLike[str] | None = None,
     test_paths: Iterable[str] = (),
     exclude: Iterable[str] = (),
 ) -> Discovery:
@@ -381,12 +496,12 @@ def discover(
 def find_files(
     paths: Sequence[str | os.PathLike[str]],
     *,
-    root: Path | None = None,
+    root: str | os.PathLike[str] | None = None,
     test_paths: Iterable[str] = (),
     exclude: Iterable[str] = (),
 ) -> Found:
     """:func:`discover`, with a tuple per file instead of a :class:`SourceFile` (faster)."""
-    root = root if root is not None else Path.cwd()
+    root = root if root is not None else os.getcwd()
     classify = _Classifier(PathMatcher(tuple(test_paths)), PathMatcher(tuple(exclude)))
     result = Found()
     seen: set[str] = set()

@@ -11,12 +11,15 @@ import marshal
 import os
 import signal
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+
+TYPE_CHECKING = False  # (``typing`` costs the pre-commit hook milliseconds it need not pay)
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
+
+    _T = TypeVar("_T")
+    _R = TypeVar("_R")
 
 __all__ = ["fork_map"]
-
-_T = TypeVar("_T")
-_R = TypeVar("_R")
 
 
 def _load(payload: bytes) -> list[Any] | None:

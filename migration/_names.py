@@ -21,8 +21,10 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Final
+
+TYPE_CHECKING = False  # (``typing`` costs the pre-commit hook milliseconds it need not pay)
+if TYPE_CHECKING:
+    from typing import Final
 
 __all__ = [
     "DEFAULT_MOCK_PATTERNS",
@@ -61,24 +63,45 @@ def _needle(pattern: str) -> bytes:
     return best.lower().encode("utf-8")
 
 
-@dataclass(frozen=True)
 class MockNames:
     """Decides whether an identifier names a mock breaker.
 
     Args:
         extra: additional names or glob patterns (``*``, ``?``), matched in any
             case, typically ``mock-names`` from ``[tool.resilient]``.
+
+    Immutable; equal (and hashed) by ``extra``.  (Written out rather than a frozen
+    dataclass: ``dataclasses`` would cost the pre-commit hook ~10 ms to import.)
     """
 
-    extra: tuple[str, ...] = ()
-    _extra_res: tuple[re.Pattern[str], ...] = field(init=False, repr=False, compare=False)
-    _needles: tuple[bytes, ...] = field(init=False, repr=False, compare=False)
+    extra: tuple[str, ...]
+    _extra_res: tuple[re.Pattern[str], ...]
+    _needles: tuple[bytes, ...]
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "extra", tuple(self.extra))
-        object.__setattr__(self, "_extra_res", tuple(_glob_regex(p) for p in self.extra))
-        needles = {_DEFAULT_NEEDLE, *(_needle(p) for p in self.extra)}
-        object.__setattr__(self, "_needles", tuple(sorted(needles)))
+    def __init__(self, extra: tuple[str, ...] = ()) -> None:
+        extra = tuple(extra)
+        _set = object.__setattr__
+        _set(self, "extra", extra)
+        _set(self, "_extra_res", tuple(_glob_regex(p) for p in extra))
+        needles = {_DEFAULT_NEEDLE, *(_needle(p) for p in extra)}
+        _set(self, "_needles", tuple(sorted(needles)))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, MockNames) and other.__class__ is self.__class__:
+            return self.extra == other.extra
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.extra,))
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(extra={self.extra!r})"
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r}")
 
     def matches(self, name: str) -> bool:
         """Return True when the identifier ``name`` is a mock breaker's name."""

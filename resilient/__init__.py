@@ -18,9 +18,13 @@ pre-commit hook, in ``resilient.migration``) never pays for the runtime.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
+# ``typing`` is not imported at run time: ``resilient check`` (``resilient.migration``)
+# imports this package first, and the pre-commit hook has no use for it.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from ._breaker import BreakerMetrics, CircuitBreaker
     from ._config import BreakerConfig
     from ._decorator import circuit_breaker

@@ -7,7 +7,9 @@ import errno
 import os
 import shutil
 import subprocess
+import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -559,3 +561,167 @@ def test_check_source_uses_a_given_tree_only_for_ascii_text() -> None:
     expected = check_source(latin, "l.py")
     assert [f.code for f in expected] == ["RES002"]
     assert check_source(latin, "l.py", tree=ast.parse(b"")) == expected
+
+
+# -- start-up: what the pre-commit hook does not import ------------------------------------
+
+
+def test_the_guard_starts_without_heavy_standard_modules(tmp_path: Path) -> None:
+    """`resilient check` runs without importing dataclasses, inspect, shutil, typing or pathlib.
+
+    Each costs the pre-commit hook milliseconds of start-up.  A fresh interpreter
+    imports the guard's modules and checks a file, and reports the modules that
+    appeared meanwhile: only those count, since some were imported before any of
+    ours (a development install's import hook imports pathlib at start-up, so
+    pathlib is tested by a regular install only).
+    """
+    (tmp_path / "app.py").write_text("class MockBreaker:\n    pass\n")
+    script = textwrap.dedent(
+        """
+        import sys
+
+        before = set(sys.modules)
+        from resilient.migration import _check, _check_cli, _cli, _config, _files
+
+        status = _cli.main(["check", "--no-git", "app.py"])
+        print(status, *sorted(set(sys.modules) - before))
+        """
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    status, *imported = run.stdout.splitlines()[-1].split()
+    assert status == "1", run.stdout  # the mock breaker was found
+    assert "resilient.migration._check" in imported  # (the list is the right one)
+    heavy = {"dataclasses", "inspect", "shutil", "typing", "pathlib"}
+    assert not heavy & set(imported)
+
+
+@pytest.mark.parametrize("columns", [None, "", "0", "-5", "wide", "57", " 90 "])
+def test_help_is_as_wide_as_argparse_makes_it(
+    monkeypatch: pytest.MonkeyPatch, columns: str | None
+) -> None:
+    """The guard's formatters find the width as argparse does (which imports shutil for it)."""
+    import argparse
+
+    from resilient.migration._cli import HelpFormatter, RawDescriptionHelpFormatter
+
+    if columns is None:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    else:
+        monkeypatch.setenv("COLUMNS", columns)
+    expected = argparse.HelpFormatter("resilient")._width
+    for formatter in (HelpFormatter, RawDescriptionHelpFormatter):
+        assert formatter("resilient")._width == expected
+    assert HelpFormatter("resilient", width=33)._width == 33
+
+
+_PATH_PIECES = ("/", "//", "a", "b", ".", "..", "tests", "x.py", "")
+
+
+@pytest.mark.skipif(os.name == "nt", reason="Windows paths go through pathlib itself")
+@settings(max_examples=3000, deadline=None)
+@given(
+    st.lists(st.sampled_from(_PATH_PIECES), max_size=8),
+    st.one_of(st.none(), st.lists(st.sampled_from((*_PATH_PIECES, "CWD")), max_size=6)),
+)
+def test_relative_paths_are_pathlib_s(path: list[str], root: list[str] | None) -> None:
+    """`relative_posix` on strings gives what its pathlib version gives (odd paths too)."""
+    from resilient.migration import _files
+
+    given_path = "".join(path)
+    given_root = None if root is None else "".join(os.getcwd() if p == "CWD" else p for p in root)
+    expected = _files._relative_posix_pathlib(given_path, given_root)
+    assert _files.relative_posix(given_path, given_root) == expected
+    if given_root is not None:
+        assert _files.relative_posix(given_path, Path(given_root)) == expected
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symbolic links")
+def test_configuration_search_answers_as_pathlib(tmp_path: Path) -> None:
+    """The search for pyproject.toml asks the file system on strings, and gets pathlib's answers."""
+
+    def outcome(question: Callable[[str], object], path: str) -> object:
+        try:
+            return question(path)
+        except Exception as exc:
+            return type(exc), str(exc)
+
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "file").write_text("")
+    os.symlink("loop", tmp_path / "loop")
+    os.symlink("file", tmp_path / "link")
+    os.symlink("nowhere", tmp_path / "dangling")
+    names = ("folder", "file", "loop", "link", "dangling", "missing", "file/below", "loop/below")
+    for name in (*names, "folder/../file", ".", ""):
+        path = os.path.join(tmp_path, name)
+        assert outcome(_config._is_dir, path) == outcome(lambda p: Path(p).is_dir(), path)
+        assert outcome(_config._exists, path) == outcome(lambda p: Path(p).exists(), path)
+        assert outcome(_config._resolve, path) == outcome(lambda p: str(Path(p).resolve()), path)
+    for start in (str(tmp_path / "folder"), str(tmp_path / "file"), "a/b", "a", "//a/b", "/"):
+        folder = Path(start) if Path(start).is_dir() else Path(start).parent
+        expected = [p / "x" for p in (folder, *folder.parents)]
+        assert [Path(p, "x") for p in _config._upwards(start)] == expected, start
+
+
+def test_records_behave_as_their_dataclasses_did() -> None:
+    """The guard's records, written out instead of dataclasses: same equality, hash, repr."""
+    import copy
+    import pickle
+
+    from resilient.migration._config import Config
+    from resilient.migration._diagnostics import RULES, Finding
+    from resilient.migration._files import Discovery, SourceFile
+
+    row = ("a.py", 1, 2, "RES001", "m", 1, 3, "error", "h")
+    finding = Finding(*row)
+    assert finding == Finding("a.py", 1, 2, "RES001", "m", end_line=1, end_col=3, help="h")
+    assert finding != Finding(*row[:5])
+    assert finding != row
+    assert hash(finding) == hash(row)
+    assert repr(finding) == (
+        "Finding(path='a.py', line=1, col=2, code='RES001', message='m', end_line=1, "
+        "end_col=3, severity='error', help='h')"
+    )
+    assert pickle.loads(pickle.dumps(finding)) == finding == copy.copy(finding)
+    assert repr(RULES["RES004"]).startswith(
+        "Rule(code='RES004', name='breaker-without-recovery', severity='warning', help="
+    )
+    names = MockNames(extra=["Legacy*"])
+    assert names.extra == ("Legacy*",)
+    assert names == MockNames(extra=("Legacy*",))
+    assert hash(names) == hash((("Legacy*",),))
+    assert repr(names) == "MockNames(extra=('Legacy*',))"
+    assert CheckOptions() == CheckOptions(MockNames(), strict=False) != CheckOptions(strict=True)
+    assert repr(CheckOptions()) == "CheckOptions(names=MockNames(extra=()), strict=False)"
+    assert PathMatcher(("a",)) == PathMatcher(("a",)) != PathMatcher(("b",))
+    assert repr(PathMatcher(("a",))) == "PathMatcher(globs=('a',))"
+    source = SourceFile("a.py", is_test=False)
+    assert source == SourceFile("a.py", False, False)
+    assert hash(source) == hash(("a.py", False, False))
+    assert repr(source) == "SourceFile(path='a.py', is_test=False, explicit=False)"
+    for frozen in (finding, RULES["RES001"], names, CheckOptions(), PathMatcher(), source):
+        with pytest.raises(AttributeError):
+            frozen.path = "b.py"
+        with pytest.raises(AttributeError):
+            del frozen.path
+    found = Discovery()
+    assert found == Discovery([], [], [], set())
+    assert found.files is not Discovery().files
+    assert repr(found) == "Discovery(files=[], missing=[], unreadable=[], symlinks=set())"
+    with pytest.raises(TypeError):
+        hash(found)
+    config = Config(root="/r", path="/r/pyproject.toml", mock_names=("X",))
+    assert config.root == Path("/r")
+    assert config.path == Path("/r/pyproject.toml")
+    assert config == Config(Path("/r"), Path("/r/pyproject.toml"), ("X",), (), (), {})
+    assert config.root_dir == "/r"
+    assert Config(root=Path("/r")).root_dir == os.fspath(Path("/r"))
+    assert repr(config) == (
+        f"Config(root={Path('/r')!r}, path={Path('/r/pyproject.toml')!r}, mock_names=('X',), "
+        "test_paths=(), exclude=(), extra={})"
+    )
+    with pytest.raises(TypeError):
+        hash(config)  # (``extra`` is a dict)
+    with pytest.raises(AttributeError):
+        config.root = Path("/s")
