@@ -25,7 +25,7 @@ from ._check_git import (
     release_prefetched,
 )
 from ._cli import RawDescriptionHelpFormatter
-from ._config import Config, ConfigFileError, load_config
+from ._config import Config, ConfigFileError, load_config, start_folder
 from ._diagnostics import RULES, Finding, format_github, format_json, format_text
 from ._names import MockNames
 
@@ -113,16 +113,6 @@ def _path(text: str) -> Path:
     from pathlib import Path
 
     return Path(text)
-
-
-def _start_folder(paths: list[str]) -> str:
-    """Where to look for pyproject.toml: the common folder of the paths, else the cwd."""
-    if not paths:
-        return os.getcwd()
-    try:
-        return os.path.commonpath([os.path.abspath(p) for p in paths])
-    except ValueError:  # different drives
-        return os.getcwd()
 
 
 def run_check(
@@ -328,7 +318,7 @@ def _check_alone(
 def _run(args: argparse.Namespace) -> int:
     paths: list[str] = list(args.paths)
     try:
-        config = load_config(args.config, start=_start_folder(paths))
+        config = load_config(args.config, start=start_folder(paths))
     except ConfigFileError as exc:
         sys.stderr.write(f"resilient check: error: {exc}\n")
         return 2

@@ -29,7 +29,14 @@ if TYPE_CHECKING:
     from pathlib import Path
     from typing import Any, Final
 
-__all__ = ["Config", "ConfigFileError", "find_config", "load_config", "parse_tool_table"]
+__all__ = [
+    "Config",
+    "ConfigFileError",
+    "find_config",
+    "load_config",
+    "parse_tool_table",
+    "start_folder",
+]
 
 KNOWN_KEYS: Final = ("exclude", "mock-names", "test-paths")
 
@@ -155,7 +162,20 @@ def _resolve(path: str) -> str:
         return real
     from pathlib import Path
 
-    return str(Path(path).resolve())
+    try:
+        return str(Path(path).resolve())
+    except RuntimeError:  # a symbolic link loop (before Python 3.13): as far as it resolves
+        return real
+
+
+def start_folder(paths: Sequence[str]) -> str:
+    """Where to look for pyproject.toml: the common folder of the paths, else the cwd."""
+    if not paths:
+        return os.getcwd()
+    try:
+        return os.path.commonpath([os.path.abspath(p) for p in paths])
+    except ValueError:  # different drives
+        return os.getcwd()
 
 
 def _is_dir(path: str) -> bool:

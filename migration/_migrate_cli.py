@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -96,15 +95,6 @@ def _jobs(value: str) -> int:
     return n
 
 
-def _start_folder(paths: list[str]) -> Path:
-    if not paths:
-        return Path.cwd()
-    try:
-        return Path(os.path.commonpath([os.path.abspath(p) for p in paths]))
-    except ValueError:
-        return Path.cwd()
-
-
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
@@ -121,12 +111,12 @@ def _run(args: argparse.Namespace) -> int:
     if not _libcst_installed():
         sys.stderr.write(_INSTALL_HINT)
         return 2
-    from ._config import ConfigFileError, load_config
+    from ._config import ConfigFileError, load_config, start_folder
     from ._migrate_run import MigrateOptions, run_migrate
 
     paths: list[str] = list(args.paths)
     try:
-        config = load_config(args.config, start=_start_folder(paths))
+        config = load_config(args.config, start=start_folder(paths))
     except ConfigFileError as exc:
         sys.stderr.write(f"resilient migrate: error: {exc}\n")
         return 2

@@ -762,6 +762,26 @@ def test_symlink_loops_do_not_hang_or_crash(project: Project) -> None:
     assert "symbolic links" in run.lines[0]
 
 
+def test_a_looping_link_named_alone_is_a_finding_not_a_crash(project: Project) -> None:
+    """pre-commit may pass just that file: the configuration search starts beside it."""
+    (project.root / "app").mkdir()
+    os.symlink("loop_b.py", project.root / "app" / "loop_a.py")
+    os.symlink("loop_a.py", project.root / "app" / "loop_b.py")
+    run = project.check("app/loop_a.py")
+    assert "Traceback" not in run.err
+    assert run.code == 1
+    assert run.codes() == ["RES000"]
+    migrate = subprocess.run(
+        [sys.executable, "-m", "resilient.migration", "migrate", "app/loop_a.py"],
+        cwd=project.root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert "Traceback" not in migrate.stderr
+    assert "app/loop_a.py: error: cannot read" in migrate.stderr
+
+
 class Unprivileged:
     """Runs ``resilient check`` as a user who cannot read a mode-000 file.
 
