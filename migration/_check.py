@@ -1198,12 +1198,15 @@ def _analyze_statements(
     """
     from ._check_slice import Chunks, statement_starts
 
-    found = statement_starts(data)
+    starts = _line_starts(lowered)
+    interest = _Analyzer(_EMPTY_MODULE, names, lowered, starts=starts).interesting()
+    # (the statements after the last line of interest are one piece: not parsed
+    # unless a line of interest turns up there, when the piece is parsed whole)
+    last = interest[0][-1] if interest[0] else 0
+    found = statement_starts(data, until=starts[min(last, len(starts) - 1)])
     if found is None:
         return None
-    starts = _line_starts(lowered)
     chunks = Chunks(data, found, starts)
-    interest = _Analyzer(_EMPTY_MODULE, names, lowered, starts=starts).interesting()
     chunks.select(interest[0])
     for _ in range(3):
         try:

@@ -64,7 +64,7 @@ def _net(code: bytes) -> int:
     return len(code.translate(None, _NOT_OPENING)) - len(code.translate(None, _NOT_CLOSING))
 
 
-def statement_starts(data: bytes) -> list[int] | None:
+def statement_starts(data: bytes, until: int | None = None) -> list[int] | None:
     """Byte offsets of ``data``'s top-level statements (a decorated one at its first decorator).
 
     ``data`` is source with ``\\n`` or ``\\r\\n`` line ends (else None).
@@ -74,24 +74,34 @@ def statement_starts(data: bytes) -> list[int] | None:
     a quote that starts no complete string, an f-string whose braces do not
     balance (Python 3.12 allows quotes inside them), a closing bracket with
     none open, brackets still open at the end.
+
+    ``until``: only the statements that start before this offset are wanted,
+    and the first one at or after it: the scan stops there, so what follows is
+    one piece (left out of the parse unless something in it is wanted).
     """
     if b"\r" in data and data.count(b"\r") != data.count(b"\r\n"):
         return None  # lone CR line ends: ``^`` would not see those lines
     # The code alone: every string, comment and backslash continuation blanked
     # to as many spaces, so offsets stay and the lines they hid or joined vanish.
+    # Tokens are matched left to right, so the code before ``stop`` is the same
+    # whatever follows it.
     parts: list[bytes] = []
     done = 0
+    stop = len(data)
     for m in _TOKEN_RE.finditer(data):
+        pos, end = m.span()
+        if until is not None and pos > until:
+            stop = pos
+            break
         kind = m.lastindex
         if kind == _STRAY:
             return None
-        pos, end = m.span()
         if kind == _STRING and b"f" in data[pos - 2 : pos].lower() and not _balanced(m.group()):
             return None
         parts.append(data[done:pos])
         parts.append(b" " * (end - pos))
         done = end
-    parts.append(data[done:])
+    parts.append(data[done:stop])
     code = b"".join(parts)
     starts: list[int] = []
     if code[:1].strip() and code[:1] != b"#":
@@ -107,8 +117,12 @@ def statement_starts(data: bytes) -> list[int] | None:
         done = line
         if depth == 0:
             starts.append(line)
+            if until is not None and line >= until:
+                return _merge(data, starts)
         elif depth < 0:
             return None
+    if stop < len(data):  # no statement starts between ``until`` and the next token
+        return statement_starts(data)
     if depth + _net(code[done:]) != 0:
         return None
     return _merge(data, starts)

@@ -657,7 +657,12 @@ def test_configuration_search_answers_as_pathlib(tmp_path: Path) -> None:
         path = os.path.join(tmp_path, name)
         assert outcome(_config._is_dir, path) == outcome(lambda p: Path(p).is_dir(), path)
         assert outcome(_config._exists, path) == outcome(lambda p: Path(p).exists(), path)
-        assert outcome(_config._resolve, path) == outcome(lambda p: str(Path(p).resolve()), path)
+        expected = outcome(lambda p: str(Path(p).resolve()), path)
+        if isinstance(expected, tuple) and expected[0] is RuntimeError:
+            # a symbolic link loop (pathlib before Python 3.13): resolved as far as it goes,
+            # so that `resilient check loop.py` reports the file instead of a traceback
+            expected = os.path.realpath(path)
+        assert outcome(_config._resolve, path) == expected
     for start in (str(tmp_path / "folder"), str(tmp_path / "file"), "a/b", "a", "//a/b", "/"):
         folder = Path(start) if Path(start).is_dir() else Path(start).parent
         expected = [p / "x" for p in (folder, *folder.parents)]
