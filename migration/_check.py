@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from ._diagnostics import RULES, Finding
 from ._names import MockNames
+from ._record import Frozen
 
 TYPE_CHECKING = False  # (``typing`` costs the pre-commit hook milliseconds it need not pay)
 if TYPE_CHECKING:
@@ -124,7 +125,7 @@ _OPEN_TOKENS: Final = frozenset({"open", "opened"})
 _STATE_TOKENS: Final = frozenset({"state", "status", "mode"})
 
 
-class CheckOptions:
+class CheckOptions(Frozen):
     """What to look for.
 
     Attributes:
@@ -135,29 +136,13 @@ class CheckOptions:
     dataclass: ``dataclasses`` would cost the pre-commit hook ~10 ms to import.)
     """
 
+    _fields = ("names", "strict")
     names: MockNames
     strict: bool
 
     def __init__(self, names: MockNames | None = None, strict: bool = False) -> None:
         object.__setattr__(self, "names", MockNames() if names is None else names)
         object.__setattr__(self, "strict", strict)
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, CheckOptions) and other.__class__ is self.__class__:
-            return (self.names, self.strict) == (other.names, other.strict)
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash((self.names, self.strict))
-
-    def __repr__(self) -> str:
-        return f"{self.__class__.__qualname__}(names={self.names!r}, strict={self.strict!r})"
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"cannot assign to field {name!r}")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"cannot delete field {name!r}")
 
 
 def _breakerish(name: str) -> bool:

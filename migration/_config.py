@@ -24,6 +24,8 @@ import stat
 import sys
 from collections.abc import Callable, Iterator, Sequence
 
+from ._record import Frozen
+
 TYPE_CHECKING = False  # (``typing`` costs the pre-commit hook milliseconds it need not pay)
 if TYPE_CHECKING:
     from pathlib import Path
@@ -45,7 +47,7 @@ class ConfigFileError(Exception):
     """``pyproject.toml`` cannot be read, or ``[tool.resilient]`` holds a bad value."""
 
 
-class Config:
+class Config(Frozen):
     """The ``[tool.resilient]`` settings.
 
     Attributes:
@@ -66,6 +68,7 @@ class Config:
     (``dataclasses`` is not imported for the same reason).
     """
 
+    _fields = ("root", "path", "mock_names", "test_paths", "exclude", "extra")
     mock_names: tuple[str, ...]
     test_paths: tuple[str, ...]
     exclude: tuple[str, ...]
@@ -93,49 +96,28 @@ class Config:
     @property
     def root(self) -> Path:
         """The folder the globs are relative to."""
-        root = self._root
-        if isinstance(root, str):
-            root = _as_path(root)
-            object.__setattr__(self, "_root", root)
+        root = self._cached_path("_root")
+        if root is None:  # pragma: no cover - never: the constructor requires it
+            raise AttributeError("root")
         return root
 
     @property
     def path(self) -> Path | None:
         """The pyproject.toml read, or None."""
-        path = self._path
-        if isinstance(path, str):
-            path = _as_path(path)
-            object.__setattr__(self, "_path", path)
-        return path
+        return self._cached_path("_path")
+
+    def _cached_path(self, attribute: str) -> Path | None:
+        """The attribute as a :class:`~pathlib.Path`, made (once) from the string given."""
+        value: str | Path | None = getattr(self, attribute)
+        if isinstance(value, str):
+            value = _as_path(value)
+            object.__setattr__(self, attribute, value)
+        return value
 
     @property
     def root_dir(self) -> str:
         """:attr:`root` as a string, as given (no :class:`~pathlib.Path` made)."""
         return os.fspath(self._root)
-
-    def _values(self) -> tuple[Any, ...]:
-        return (self.root, self.path, self.mock_names, self.test_paths, self.exclude, self.extra)
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, Config) and other.__class__ is self.__class__:
-            return self._values() == other._values()
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(self._values())  # (a TypeError, as for the dataclass: ``extra`` is a dict)
-
-    def __repr__(self) -> str:
-        return (
-            f"{self.__class__.__qualname__}(root={self.root!r}, path={self.path!r}, "
-            f"mock_names={self.mock_names!r}, test_paths={self.test_paths!r}, "
-            f"exclude={self.exclude!r}, extra={self.extra!r})"
-        )
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"cannot assign to field {name!r}")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"cannot delete field {name!r}")
 
 
 def _as_path(value: str | os.PathLike[str]) -> Path:

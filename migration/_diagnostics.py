@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from ._record import Frozen
+
 TYPE_CHECKING = False  # (``typing`` costs the pre-commit hook milliseconds it need not pay)
 if TYPE_CHECKING:
     from typing import Final, Literal
 
     Severity = Literal["error", "warning"]
 
-    _FindingValues = tuple[str, int, int, str, str, int, int, Severity, str]
 else:
 
     def __getattr__(name: str) -> object:
@@ -44,17 +45,15 @@ _USE_RESILIENT: Final = (
 )
 
 
-# ``Rule`` and ``Finding`` are written out rather than made with ``dataclasses``
-# (frozen, slotted): importing it (and ``inspect``) would cost the pre-commit hook
-# about 10 ms.  They behave as the dataclasses did: the same constructor,
-# equality and hash on every field, a repr, and no assignment.
+# ``Rule`` and ``Finding`` are records (:mod:`._record`), not dataclasses: they
+# behave as the frozen, slotted dataclasses did, without the import's cost.
 
 
-class Rule:
+class Rule(Frozen):
     """One rule: its code, kebab-case name, default severity and help text."""
 
     __slots__ = ("code", "help", "name", "severity")
-    __match_args__ = ("code", "name", "severity", "help")
+    __match_args__ = _fields = ("code", "name", "severity", "help")
 
     code: str
     name: str
@@ -67,32 +66,6 @@ class Rule:
         _set(self, "name", name)
         _set(self, "severity", severity)
         _set(self, "help", help)
-
-    def _values(self) -> tuple[str, str, Severity, str]:
-        return (self.code, self.name, self.severity, self.help)
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, Rule) and other.__class__ is self.__class__:
-            return self._values() == other._values()
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(self._values())
-
-    def __repr__(self) -> str:
-        return (
-            f"{self.__class__.__qualname__}(code={self.code!r}, name={self.name!r}, "
-            f"severity={self.severity!r}, help={self.help!r})"
-        )
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"cannot assign to field {name!r}")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"cannot delete field {name!r}")
-
-    def __reduce__(self) -> tuple[type[Rule], tuple[str, str, Severity, str]]:
-        return (self.__class__, self._values())
 
 
 RULES: Final[dict[str, Rule]] = {
@@ -136,7 +109,7 @@ RULES: Final[dict[str, Rule]] = {
 }
 
 
-class Finding:
+class Finding(Frozen):
     """One diagnostic.  Lines and columns are 1-based; columns count characters."""
 
     __slots__ = (
@@ -150,7 +123,7 @@ class Finding:
         "path",
         "severity",
     )
-    __match_args__ = (
+    __match_args__ = _fields = (
         "path",
         "line",
         "col",
@@ -194,44 +167,6 @@ class Finding:
         _set(self, "end_col", end_col)
         _set(self, "severity", severity)
         _set(self, "help", help)
-
-    def _values(self) -> _FindingValues:
-        return (
-            self.path,
-            self.line,
-            self.col,
-            self.code,
-            self.message,
-            self.end_line,
-            self.end_col,
-            self.severity,
-            self.help,
-        )
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, Finding) and other.__class__ is self.__class__:
-            return self._values() == other._values()
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(self._values())
-
-    def __repr__(self) -> str:
-        return (
-            f"{self.__class__.__qualname__}(path={self.path!r}, line={self.line!r}, "
-            f"col={self.col!r}, code={self.code!r}, message={self.message!r}, "
-            f"end_line={self.end_line!r}, end_col={self.end_col!r}, "
-            f"severity={self.severity!r}, help={self.help!r})"
-        )
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"cannot assign to field {name!r}")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"cannot delete field {name!r}")
-
-    def __reduce__(self) -> tuple[type[Finding], _FindingValues]:
-        return (self.__class__, self._values())
 
     @property
     def name(self) -> str:

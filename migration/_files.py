@@ -35,6 +35,8 @@ from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from operator import attrgetter
 
+from ._record import Frozen
+
 TYPE_CHECKING = False  # (``typing`` costs the pre-commit hook milliseconds it need not pay)
 if TYPE_CHECKING:
     from typing import Any, Final
@@ -97,12 +99,13 @@ def _glob_to_regex(glob: str) -> re.Pattern[str]:
 # the frozen ones refuse assignment).
 
 
-class PathMatcher:
+class PathMatcher(Frozen):
     """Matches project-relative POSIX paths against a list of globs (see module doc).
 
     Immutable; equal (and hashed) by ``globs``.
     """
 
+    _fields = ("globs",)
     globs: tuple[str, ...]
     _anchored: tuple[re.Pattern[str], ...]
     _parts: tuple[re.Pattern[str], ...]
@@ -123,23 +126,6 @@ class PathMatcher:
         _set(self, "globs", globs)
         _set(self, "_anchored", tuple(anchored))
         _set(self, "_parts", tuple(parts))
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, PathMatcher) and other.__class__ is self.__class__:
-            return self.globs == other.globs
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash((self.globs,))
-
-    def __repr__(self) -> str:
-        return f"{self.__class__.__qualname__}(globs={self.globs!r})"
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"cannot assign to field {name!r}")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"cannot delete field {name!r}")
 
     def __bool__(self) -> bool:
         return bool(self._anchored or self._parts)
@@ -240,7 +226,7 @@ def is_test_path(
     return _default_test_path(pieces) or matcher.matches(rel)
 
 
-class SourceFile:
+class SourceFile(Frozen):
     """One file to look at.
 
     Attributes:
@@ -251,6 +237,7 @@ class SourceFile:
     Immutable; equal (and hashed) on all three.
     """
 
+    _fields = ("path", "is_test", "explicit")
     path: str
     is_test: bool
     explicit: bool
@@ -260,30 +247,6 @@ class SourceFile:
         _set(self, "path", path)
         _set(self, "is_test", is_test)
         _set(self, "explicit", explicit)
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, SourceFile) and other.__class__ is self.__class__:
-            return (self.path, self.is_test, self.explicit) == (
-                other.path,
-                other.is_test,
-                other.explicit,
-            )
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash((self.path, self.is_test, self.explicit))
-
-    def __repr__(self) -> str:
-        return (
-            f"{self.__class__.__qualname__}(path={self.path!r}, is_test={self.is_test!r}, "
-            f"explicit={self.explicit!r})"
-        )
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"cannot assign to field {name!r}")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"cannot delete field {name!r}")
 
 
 class Discovery:  # noqa: PLW1641 - unhashable (mutable), as the dataclass was

@@ -22,6 +22,8 @@ import fnmatch
 import re
 from collections.abc import Iterable
 
+from ._record import Frozen
+
 TYPE_CHECKING = False  # (``typing`` costs the pre-commit hook milliseconds it need not pay)
 if TYPE_CHECKING:
     from typing import Final
@@ -63,7 +65,7 @@ def _needle(pattern: str) -> bytes:
     return best.lower().encode("utf-8")
 
 
-class MockNames:
+class MockNames(Frozen):
     """Decides whether an identifier names a mock breaker.
 
     Args:
@@ -74,6 +76,7 @@ class MockNames:
     dataclass: ``dataclasses`` would cost the pre-commit hook ~10 ms to import.)
     """
 
+    _fields = ("extra",)
     extra: tuple[str, ...]
     _extra_res: tuple[re.Pattern[str], ...]
     _needles: tuple[bytes, ...]
@@ -85,23 +88,6 @@ class MockNames:
         _set(self, "_extra_res", tuple(_glob_regex(p) for p in extra))
         needles = {_DEFAULT_NEEDLE, *(_needle(p) for p in extra)}
         _set(self, "_needles", tuple(sorted(needles)))
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, MockNames) and other.__class__ is self.__class__:
-            return self.extra == other.extra
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash((self.extra,))
-
-    def __repr__(self) -> str:
-        return f"{self.__class__.__qualname__}(extra={self.extra!r})"
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"cannot assign to field {name!r}")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"cannot delete field {name!r}")
 
     def matches(self, name: str) -> bool:
         """Return True when the identifier ``name`` is a mock breaker's name."""

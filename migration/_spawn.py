@@ -152,33 +152,32 @@ def _spawn(argv: Sequence[str], *, env: Mapping[str, str], stderr: bool = True) 
 spawn = _spawn if hasattr(os, "posix_spawnp") else None
 
 
-def wait(proc: Any, timeout: float | None) -> int | None:
-    """``proc.wait(timeout)`` for a :class:`Spawned` or a ``subprocess.Popen``; None on time-out."""
-    if isinstance(proc, Spawned):
-        try:
-            return proc.wait(timeout)
-        except TimeoutError:
-            return None
-    import subprocess
+def _timed(proc: Any, method: str, timeout: float | None) -> Any:
+    """``proc.<method>(timeout=...)`` for a :class:`Spawned` or a ``subprocess.Popen``.
 
+    None when it timed out (:class:`TimeoutError`, ``subprocess.TimeoutExpired``).
+    """
+    expired: tuple[type[BaseException], ...] = (TimeoutError,)
+    if not isinstance(proc, Spawned):
+        import subprocess
+
+        expired = (subprocess.TimeoutExpired,)
     try:
-        code: int = proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
+        return getattr(proc, method)(timeout=timeout)
+    except expired:
         return None
+
+
+def wait(proc: Any, timeout: float | None) -> int | None:
+    """``proc.wait(timeout=...)``; None on time-out."""
+    code: int | None = _timed(proc, "wait", timeout)
     return code
 
 
 def communicate(proc: Any, timeout: float | None) -> tuple[bytes, bytes] | None:
-    """``proc.communicate(timeout=...)`` for either kind; None on time-out."""
-    if isinstance(proc, Spawned):
-        try:
-            return proc.communicate(timeout)
-        except TimeoutError:
-            return None
-    import subprocess
-
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
+    """``proc.communicate(timeout=...)``; None on time-out."""
+    got = _timed(proc, "communicate", timeout)
+    if got is None:
         return None
+    out, err = got
     return out or b"", err or b""
