@@ -90,7 +90,12 @@ def statement_starts(data: bytes, until: int | None = None) -> list[int] | None:
     stop = len(data)
     for m in _TOKEN_RE.finditer(data):
         pos, end = m.span()
-        if until is not None and pos > until:
+        if (
+            until is not None
+            and pos > until
+            # (a line starts in the code between ``until`` and this token)
+            and _LINE_START_RE.search(data, max(until, done), pos) is not None
+        ):
             stop = pos
             break
         kind = m.lastindex
