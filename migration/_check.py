@@ -1302,7 +1302,7 @@ def read_bytes(path: str) -> bytes:
     try:
         size = os.fstat(fd).st_size
         data = os.read(fd, size + 1)
-        if len(data) > size:  # the file grew, or fstat lied (a pipe, /proc)
+        if len(data) != size:  # it changed meanwhile, fstat cannot tell (/proc), a short read
             chunks = [data]
             while chunk := os.read(fd, 1 << 16):
                 chunks.append(chunk)

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, TypeVar
 
-from ._check import CheckOptions, check_source, needs_parse
+from ._check import CheckOptions, check_source, needs_parse, read_bytes
 from ._codemod_model import (
     ClassInfo,
     DeleteClass,
@@ -348,22 +348,6 @@ def _collect(options: MigrateOptions) -> tuple[dict[str, _File], list[str], list
     return files, found.missing, failures
 
 
-def _read(path: str) -> bytes:
-    """The file's bytes (``open(path, "rb").read()`` without the buffered-IO layer)."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
-    try:
-        size = os.fstat(fd).st_size
-        data = os.read(fd, size + 1)
-        if len(data) != size:  # it changed meanwhile, fstat cannot tell (/proc), a short read
-            chunks = [data]
-            while chunk := os.read(fd, 1 << 16):
-                chunks.append(chunk)
-            data = b"".join(chunks)
-        return data
-    finally:
-        os.close(fd)
-
-
 def _mentions_mock(data: bytes, names: MockNames, lowered: bytes | None = None) -> bool:
     """Whether an identifier in ``data`` names a mock breaker (``_IDENT_RE`` identifiers)."""
     if lowered is None:
@@ -424,7 +408,7 @@ def _init_worker(
 
 
 def _load(f: _File) -> tuple[bytes, str]:
-    data = _DATA[f.real] if f.real in _DATA else _read(f.real)
+    data = _DATA[f.real] if f.real in _DATA else read_bytes(f.real)
     return data, decode_source(data).text
 
 
@@ -819,7 +803,7 @@ class _Run:
             if f.path in unread:  # git searched it: it mentions nothing that matters
                 continue
             try:
-                data = _read(f.real)
+                data = read_bytes(f.real)
             except OSError as exc:
                 self.fail(f.real, _describe(exc))
                 continue
@@ -846,7 +830,7 @@ class _Run:
             if real in self.summaries or real in self.broken or f.path in unread:
                 continue
             try:
-                data = _DATA[real] if real in _DATA else _read(real)
+                data = _DATA[real] if real in _DATA else read_bytes(real)
             except OSError:
                 continue
             # a plain substring search first: the word-boundary pattern only on hits
@@ -929,7 +913,7 @@ class _Run:
                 f = self.files[by_display[p]]
                 data = b""
                 try:
-                    data = _DATA[f.real] if f.real in _DATA else _read(f.real)
+                    data = _DATA[f.real] if f.real in _DATA else read_bytes(f.real)
                     text = decode_source(data).text
                     edits.append((f.real, text, *_prepare_edit(text, f, fp, self.interesting)))
                 except Exception as exc:
@@ -982,7 +966,7 @@ class _Run:
             # (class, what the file names, whether it only names the class itself)
             hits: list[tuple[str, str, bool]] = []
             try:
-                idents = {m.decode("ascii") for m in _IDENT_RE.findall(_read(real))}
+                idents = {m.decode("ascii") for m in _IDENT_RE.findall(read_bytes(real))}
             except OSError:
                 hits = [(cls, "anything", False) for cls in mocks]
             else:
@@ -1119,7 +1103,7 @@ class _Run:
         options = CheckOptions(names=self.names)
         for real in sorted(self.guard - skip - self.findings.keys()):
             try:
-                data = _DATA[real] if real in _DATA else _read(real)
+                data = _DATA[real] if real in _DATA else read_bytes(real)
             except OSError:
                 continue  # guard_sites tries again, and says nothing either
             self.findings[real] = check_source(
@@ -1136,7 +1120,7 @@ class _Run:
     ) -> list[ManualSite]:
         """Add what ``resilient check`` would still report in this file, if not listed yet."""
         try:
-            original = _DATA[f.real] if f.real in _DATA else _read(f.real)
+            original = _DATA[f.real] if f.real in _DATA else read_bytes(f.real)
             if old_new is not None:
                 data = encode_source(old_new[1], decode_source(original))
             else:

@@ -28,10 +28,10 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Final
+from typing import Final, NamedTuple
 
 from ._names import MockNames
 
@@ -336,17 +336,7 @@ def slice_source(
             body = None if stand_in is None else [*body, stand_in]
     if not follow:
         blanker.count = len(groups)
-        for i, node in enumerate(statements):
-            if keep[i]:
-                _blank_inside(
-                    node,
-                    blanker,
-                    wanted=wanted,
-                    names=names,
-                    forced=forced,
-                    removals=removals,
-                    deleted=deleted,
-                )
+        _blank_kept(statements, keep, _Inside(blanker, wanted, names, forced, removals, deleted))
     return Slice(
         "".join(blanker.out),
         sum(keep),
@@ -394,17 +384,27 @@ def _keep_above_removals(
                 keep[i] = True
 
 
-def _blank_inside(
-    node: ast.stmt,
-    blanker: _Blanker,
-    *,
-    wanted: set[str],
-    names: MockNames,
-    forced: set[int],
-    removals: Collection[int],
-    deleted: Collection[tuple[int, int]],
-) -> None:
+class _Inside(NamedTuple):
+    """What blanking inside kept classes and functions needs (``follow=False``)."""
+
+    blanker: _Blanker
+    wanted: set[str]
+    names: MockNames
+    forced: set[int]
+    removals: Collection[int]
+    deleted: Collection[tuple[int, int]]
+
+
+def _blank_kept(nodes: Sequence[ast.stmt], keep: Sequence[bool], inside: _Inside) -> None:
+    """:func:`_blank_inside` each of ``nodes`` that is kept."""
+    for i, node in enumerate(nodes):
+        if keep[i]:
+            _blank_inside(node, inside)
+
+
+def _blank_inside(node: ast.stmt, inside: _Inside) -> None:
     """Blank what cannot matter inside a kept class or function (``follow=False``)."""
+    blanker, wanted, names, forced, removals, deleted = inside
     if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
         return  # other blocks stay whole (`if TYPE_CHECKING:` must keep its shape)
     body = node.body
@@ -431,17 +431,7 @@ def _blank_inside(
     for start, end, members in groups:
         if not any(keep[i] for i in members):
             blanker.blank(start, end)
-    for i, child in enumerate(body):
-        if keep[i]:
-            _blank_inside(
-                child,
-                blanker,
-                wanted=wanted,
-                names=names,
-                forced=forced,
-                removals=removals,
-                deleted=deleted,
-            )
+    _blank_kept(body, keep, inside)
 
 
 def _unused_token(text: str) -> str:

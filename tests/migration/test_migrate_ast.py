@@ -212,20 +212,13 @@ def _cst_spans(source: str) -> dict[tuple[str, int, int, int, int], str]:
     return out
 
 
+_KINDS = (ast.Name, ast.Attribute, ast.Call, ast.Subscript, ast.Assign, ast.ClassDef)
+
+
 def _ast_nodes(parsed: Parsed) -> Iterator[tuple[str, ast.AST]]:
     for node in ast.walk(parsed.tree):
-        if isinstance(node, ast.Name):
-            yield "Name", node
-        elif isinstance(node, ast.Attribute):
-            yield "Attribute", node
-        elif isinstance(node, ast.Call):
-            yield "Call", node
-        elif isinstance(node, ast.Subscript):
-            yield "Subscript", node
-        elif isinstance(node, ast.Assign):
-            yield "Assign", node
-        elif isinstance(node, ast.ClassDef):
-            yield "ClassDef", node
+        if isinstance(node, _KINDS):
+            yield type(node).__name__, node
 
 
 @pytest.mark.parametrize("source", [POSITIONS, SCOPES])
