@@ -1,9 +1,9 @@
 """Pass 3 of ``resilient migrate``: apply the planned edits to one module with LibCST.
 
-:class:`MigrateBreakersCommand` is a ``VisitorBasedCodemodCommand``.  Edits are
-addressed by the position their node had in the source the analysis read, so
-they are all applied in one traversal (a second traversal would see moved
-positions); each ``leave_*`` method handles the rewrites of its node type:
+:class:`MigrateBreakersCommand` is a ``CSTTransformer``.  Edits are addressed by
+the position their node had in the source the analysis read, so they are all
+applied in one traversal (a second traversal would see moved positions); each
+``leave_*`` method handles the rewrites of its node type:
 
 - ``Call``: ``MockBreaker(name, ...)`` -> ``get_breaker(name, ...)``, and
   ``b.is_open()`` -> ``b.is_open``;
@@ -14,30 +14,22 @@ positions); each ``leave_*`` method handles the rewrites of its node type:
 - ``ClassDef``: an unreferenced mock class removed (and imports only it used);
 - ``List``/``Tuple``/``Set``: its name dropped from ``__all__``.
 
-Imports are scheduled with ``AddImportsVisitor``/``RemoveImportsVisitor``, which
-the command runs after the traversal; an import is only removed when nothing in
-the module uses it any more.
+Imports are scheduled during the traversal and handled after it by
+:mod:`._codemod_imports` (what LibCST's ``AddImportsVisitor`` and
+``RemoveImportsVisitor`` do, without loading ``libcst.codemod``); an import is
+only removed when nothing in the module uses it any more.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import replace
-from functools import cache
-from typing import Any, TypeVar, cast
+from typing import ClassVar, TypeVar
 
 import libcst as cst
-from libcst.codemod import (
-    Codemod,
-    CodemodContext,
-    ContextAwareTransformer,
-    VisitorBasedCodemodCommand,
-)
-from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 from libcst.helpers import get_absolute_module_from_package_for_import
-from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
+from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider, ProviderT
 
+from ._codemod_imports import add_imports, remove_imports
 from ._codemod_model import (
     AssignToCall,
     CallToAttr,
@@ -77,273 +69,56 @@ def _dotted_tail(node: cst.BaseExpression) -> str | None:
     return None
 
 
-def _transform(codemod: Codemod, tree: cst.Module) -> cst.Module:
-    """``Codemod.transform_module`` without its defensive deep copy of the tree.
+class _Command(cst.CSTTransformer):
+    """A transformer that schedules imports to add and (when unused) remove afterwards.
 
-    LibCST copies the tree before computing metadata so that no node object
-    appears twice in it; a tree fresh from the parser, or from these
-    transforms (which never reuse one node in two places), already qualifies,
-    and the copy costs as much as the transform itself.
-    """
-    wrapper = MetadataWrapper(tree, unsafe_skip_copy=True)
-    outer = codemod.context.wrapper
-    codemod.context = replace(codemod.context, wrapper=wrapper)
-    try:
-        with codemod.resolve(wrapper):
-            return codemod.transform_module_impl(wrapper.module)
-    finally:
-        codemod.context = replace(codemod.context, wrapper=outer)
-
-
-class _Unmatched(ContextAwareTransformer):
-    """A ``ContextAwareTransformer`` without LibCST's matcher layer.
-
-    Every codemod transformer is a ``MatcherDecoratableTransformer``: it collects
-    its ``@m.visit``/``@m.leave``/``@m.call_if_inside`` decorated methods when
-    built (looking at each of the several hundred attributes of a transformer)
-    and checks them around every node.  A transformer with no such decorators
-    pays that for nothing, on every module: more than the transform itself on a
-    small one.  This base skips it; the ``visit_*``/``leave_*`` methods run as
-    ``CSTTransformer`` calls them, in the same order.
+    :meth:`transform_module` runs it over a module (with the metadata it
+    declares), then adds the scheduled imports, then removes the scheduled ones
+    nothing uses any more: the order of LibCST's ``CodemodCommand``.
     """
 
-    def __init__(self, context: CodemodContext) -> None:
-        Codemod.__init__(self, context)  # what ContextAwareTransformer does, less the matchers
+    METADATA_DEPENDENCIES: ClassVar[tuple[ProviderT, ...]] = ()
 
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        return cst.CSTTransformer.on_visit(self, node)
+    def __init__(self, package: str | None) -> None:
+        super().__init__()
+        self.package = package
+        self.to_add: list[ImportSpec] = []
+        self.to_remove: list[ImportSpec] = []
+        self.module = cst.Module(body=())
 
-    def on_leave(self, original_node: _N, updated_node: _N) -> _N | cst.RemovalSentinel:
-        # (the leave_* methods here never return a FlattenSentinel)
-        return cast(
-            "_N | cst.RemovalSentinel",
-            cst.CSTTransformer.on_leave(self, original_node, updated_node),
-        )
+    def add_needed_import(
+        self, module: str, obj: str | None = None, asname: str | None = None
+    ) -> None:
+        self.to_add.append(ImportSpec(module, obj, asname))
 
-    def on_visit_attribute(self, node: cst.CSTNode, attribute: str) -> None:
-        cst.CSTTransformer.on_visit_attribute(self, node, attribute)
-
-    def on_leave_attribute(self, original_node: cst.CSTNode, attribute: str) -> None:
-        cst.CSTTransformer.on_leave_attribute(self, original_node, attribute)
-
-
-class _AddImports(AddImportsVisitor, _Unmatched):
-    """LibCST's ``AddImportsVisitor``, without the matcher layer it does not use."""
-
-
-class _RemoveImports(RemoveImportsVisitor, _Unmatched):
-    """LibCST's ``RemoveImportsVisitor``, without the matcher layer it does not use."""
-
-
-@cache
-def _undecorated(visitor: type[ContextAwareTransformer]) -> bool:
-    """Whether ``visitor`` declares no matcher decorators (asked once of LibCST itself).
-
-    Should a LibCST release decorate the import visitors, they run the usual way.
-    """
-    try:
-        probe = visitor(CodemodContext())
-        return not (probe._extra_visit_funcs or probe._extra_leave_funcs or probe._matchers)
-    except Exception:  # any surprise: the usual way
-        return False
-
-
-class _Command(_Unmatched, VisitorBasedCodemodCommand):
-    """A ``VisitorBasedCodemodCommand`` whose scheduled import visitors run without copies.
-
-    Subclasses declare no matcher decorators (see :class:`_Unmatched`).
-    """
-
-    def transform_module(self, tree: cst.Module) -> cst.Module:
-        tree = _transform(self, tree)
-        # what CodemodCommand.transform_module runs after the transform, in its order
-        for key, visitor, plain in (
-            (AddImportsVisitor.CONTEXT_KEY, AddImportsVisitor, _AddImports),
-            (RemoveImportsVisitor.CONTEXT_KEY, RemoveImportsVisitor, _RemoveImports),
-        ):
-            if key in self.context.scratch:
-                chosen = plain if _undecorated(visitor) else visitor
-                if visitor is AddImportsVisitor:
-                    tree = _add_imports(chosen(self.context), tree)
-                elif chosen is _RemoveImports:
-                    tree = _remove_imports(self.context, tree)
-                else:
-                    tree = _transform(chosen(self.context), tree)
-        return tree
-
-
-class _RemoveKnownUnused(_RemoveImports):
-    """``RemoveImportsVisitor`` told which imports are unused instead of finding out."""
-
-    def __init__(self, context: CodemodContext, unused: dict[cst.ImportAlias, cst.CSTNode]) -> None:
-        super().__init__(context)
-        self._known = unused
+    def remove_unused_import(
+        self, module: str, obj: str | None = None, asname: str | None = None
+    ) -> None:
+        self.to_remove.append(ImportSpec(module, obj, asname))
 
     def visit_Module(self, node: cst.Module) -> None:
-        self._unused_imports = self._known  # type: ignore[assignment]
+        self.module = node
 
-
-def _remove_imports(context: CodemodContext, tree: cst.Module) -> cst.Module:
-    """Run ``RemoveImportsVisitor``; without its scope analysis when the text decides.
-
-    It removes a scheduled import only when nothing uses the name it binds, which
-    it learns from scope, export and string-annotation analysis of the whole
-    module (most of a rewrite's time where it runs).  When every import that
-    binds a scheduled name is named nowhere in the module but in import
-    statements (no reference, no ``__all__`` entry, no string: none of these can
-    exist without the name's text), each is unused by that same definition, and
-    the visitor is handed the answer.  Otherwise it finds out as usual.
-    """
-    scheduled = RemoveImportsVisitor._get_imports_from_context(context)
-    known = _unused_by_text(tree, {_bound_name(m, o, a) for m, o, a in scheduled})
-    if known is None or not _can_be_told():
-        return _transform(_RemoveImports(context), tree)
-    return tree.visit(_RemoveKnownUnused(context, known))
-
-
-@cache
-def _can_be_told() -> bool:
-    """Whether this LibCST's ``RemoveImportsVisitor`` keeps its answer where we set it."""
-    try:
-        return isinstance(getattr(_RemoveImports(CodemodContext()), "_unused_imports", None), dict)
-    except Exception:  # built otherwise: the usual way
-        return False
-
-
-def _bound_name(module: str, obj: str | None, asname: str | None) -> str:
-    """The name an import binds: ``asname``, else the object, else the module's first part."""
-    return asname or obj or module.split(".", maxsplit=1)[0]
-
-
-def _unused_by_text(tree: cst.Module, names: set[str]) -> dict[cst.ImportAlias, cst.CSTNode] | None:
-    """The imports binding one of ``names`` (at any depth), if none is named outside imports.
-
-    None as soon as one of them is: the caller then asks the scope analysis.
-    """
-    imports: list[cst.Import | cst.ImportFrom] = []
-
-    class _Imports(cst.CSTVisitor):
-        def visit_Import(self, node: cst.Import) -> bool:
-            imports.append(node)
-            return False
-
-        def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
-            imports.append(node)
-            return False
-
-    tree.visit(_Imports())
-    code = tree.code
-    in_imports = "".join(tree.code_for_node(node) for node in imports)
-    out: dict[cst.ImportAlias, cst.CSTNode] = {}
-    for node in imports:
-        if isinstance(node.names, cst.ImportStar):
-            continue
-        if isinstance(node, cst.ImportFrom) and (
-            node.module is None  # `from . import x`: the scope analysis never drops one
-            or (isinstance(node.module, cst.Name) and node.module.value == "__future__")
-        ):
-            continue
-        for alias in node.names:
-            if alias.asname is not None:
-                bound = cst.ensure_type(alias.asname.name, cst.Name).value
-            elif isinstance(node, cst.Import):
-                bound = alias.evaluated_name.split(".")[0]
-            else:
-                bound = alias.evaluated_name
-            if bound not in names:
-                continue
-            word = re.compile(rf"(?<!\w){re.escape(bound)}(?!\w)")
-            if len(word.findall(code)) != len(word.findall(in_imports)):
-                return None
-            out[alias] = node
-    return out
+    def transform_module(self, tree: cst.Module) -> cst.Module:
+        # the tree comes fresh from the parser or from these transforms (which never
+        # put one node in two places): LibCST's defensive deep copy is not needed
+        if self.METADATA_DEPENDENCIES:
+            tree = MetadataWrapper(tree, unsafe_skip_copy=True).visit(self)
+        else:
+            tree = tree.visit(self)
+        if self.to_add:
+            tree = add_imports(tree, self.to_add, self.package)
+        if self.to_remove:
+            tree = remove_imports(tree, self.to_remove, self.package)
+        return tree
 
 
 def warm_up() -> None:
     """Do now the one-time work of the first rewrite (a worker calls it while it waits)."""
-    for visitor in (AddImportsVisitor, RemoveImportsVisitor):
-        _undecorated(visitor)
-    _plain_gatherer()
-    _can_be_told()
-
-
-@cache
-def _plain_gatherer() -> tuple[Any, type[cst.CSTVisitor]] | None:
-    """``(LibCST's module, a matcher-free twin of the import gatherer AddImportsVisitor builds)``.
-
-    ``AddImportsVisitor.visit_Module`` builds a private ``_GatherTopImportsBeforeStatements``
-    for every module, and each one spends longer collecting its (absent) matcher
-    decorators than gathering the imports.  The twin starts from the state a new
-    gatherer has (asked once of LibCST itself: it must hold no matcher and only
-    empty containers) and visits as a plain ``CSTVisitor``.  None when this LibCST
-    differs: the usual gatherer then runs.
-    """
-    try:
-        from libcst.codemod.visitors import _add_imports as module
-
-        base = module._GatherTopImportsBeforeStatements
-        probe = base(CodemodContext())
-    except Exception:  # a LibCST without it, or built otherwise
-        return None
-    state = dict(vars(probe))
-    containers = (set, dict, list)
-    if any(isinstance(v, containers) and v for v in state.values()) or any(
-        v is not None and not isinstance(v, containers) and k != "context" for k, v in state.items()
-    ):
-        return None
-
-    class _PlainGatherer(base):  # type: ignore[misc,valid-type]
-        def __init__(self, context: CodemodContext) -> None:
-            for key, value in state.items():
-                setattr(self, key, type(value)() if isinstance(value, containers) else value)
-            self.context = context
-
-        def on_visit(self, node: cst.CSTNode) -> bool:
-            return cst.CSTVisitor.on_visit(self, node)
-
-        def on_leave(self, original_node: cst.CSTNode) -> None:
-            cst.CSTVisitor.on_leave(self, original_node)
-
-        def on_visit_attribute(self, node: cst.CSTNode, attribute: str) -> None:
-            cst.CSTVisitor.on_visit_attribute(self, node, attribute)
-
-        def on_leave_attribute(self, original_node: cst.CSTNode, attribute: str) -> None:
-            cst.CSTVisitor.on_leave_attribute(self, original_node, attribute)
-
-    return module, _PlainGatherer
-
-
-def _single_import(stmt: cst.CSTNode) -> bool:
-    return (
-        isinstance(stmt, cst.SimpleStatementLine)
-        and len(stmt.body) == 1
-        and isinstance(stmt.body[0], (cst.Import, cst.ImportFrom))
-    )
-
-
-def _add_imports(visitor: ContextAwareTransformer, tree: cst.Module) -> cst.Module:
-    """Run ``AddImportsVisitor`` on the head of the module only.
-
-    It reads and changes the imports at the top (after a docstring or a
-    ``__strict__`` flag) and the first statement after them, nothing else, but
-    walks the whole module twice to do so; the head it needs is handed to it
-    and the rest of the body put back behind what it returns.
-    """
-    body = tree.body
-    head = next((i + 1 for i in range(1, len(body)) if not _single_import(body[i])), len(body))
-    plain = _plain_gatherer() if isinstance(visitor, _AddImports) else None
-    usual = None
-    if plain is not None:  # for this call only: LibCST stays as it was for anyone else
-        usual = plain[0]._GatherTopImportsBeforeStatements
-        plain[0]._GatherTopImportsBeforeStatements = plain[1]
-    try:
-        if head == len(body):
-            return _transform(visitor, tree)
-        new = _transform(visitor, tree.with_changes(body=body[:head]))
-    finally:
-        if plain is not None:
-            plain[0]._GatherTopImportsBeforeStatements = usual
-    return tree.with_changes(body=(*new.body, *body[head:]))
+    source = "from app import A, B\n\nx: A = B()\n"
+    specs = [ImportSpec("app", "A"), ImportSpec("app", "B")]
+    tree = remove_imports(cst.parse_module(source), specs, None)
+    add_imports(tree, [ImportSpec("resilient", "get_breaker")], None)
 
 
 class MigrateBreakersCommand(_Command):
@@ -360,12 +135,12 @@ class MigrateBreakersCommand(_Command):
 
     def __init__(
         self,
-        context: CodemodContext,
+        package: str | None,
         plan: FilePlan,
         protect: Collection[str] = (),
         class_names: Mapping[NodeKey, Collection[str]] | None = None,
     ) -> None:
-        super().__init__(context)
+        super().__init__(package)
         self.protect = frozenset(protect)
         self.class_names = class_names or {}
         self.edits: dict[NodeKey, Edit] = {e.key: e for e in plan.edits}
@@ -450,7 +225,7 @@ class MigrateBreakersCommand(_Command):
             # (The caller may name what the class uses when the tree holds a stand-in body.)
             known = self.class_names.get(edit.key)
             used = set(known) if known is not None else _names_in(original_node)
-            for local, spec in _module_imports(self.module, self.context.full_package_name):
+            for local, spec in _module_imports(self.module, self.package):
                 if local in used and local not in self.protect:
                     self.remove_unused_import(spec.module, spec.obj, spec.asname)
             return cst.RemoveFromParent()
@@ -639,8 +414,6 @@ def _count_empty_type_checking(tree: cst.Module) -> int:
 
 def apply_edits(
     source: str,
-    path: str,
-    module: str,
     package: str,
     plan: FilePlan,
     *,
@@ -659,10 +432,7 @@ def apply_edits(
         RuntimeError: an edit did not find its node (the file changed in between).
     """
     tree = cst.parse_module(source)
-    context = CodemodContext(
-        filename=path, full_module_name=module, full_package_name=package or None
-    )
-    command = MigrateBreakersCommand(context, plan, protect, class_names)
+    command = MigrateBreakersCommand(package or None, plan, protect, class_names)
     new_tree = command.transform_module(tree)
     missing = set(command.edits) - command.applied
     if missing:
@@ -670,12 +440,7 @@ def apply_edits(
     if "TYPE_CHECKING" in source and _count_empty_type_checking(
         new_tree
     ) > _count_empty_type_checking(tree):
-        cleanup = _DropEmptyTypeChecking(
-            CodemodContext(
-                filename=path, full_module_name=module, full_package_name=package or None
-            )
-        )
-        new_tree = cleanup.transform_module(new_tree)
+        new_tree = _DropEmptyTypeChecking(package or None).transform_module(new_tree)
     code = new_tree.code
     if not code.strip() and source.strip():
         return ""  # everything was removed: leave an empty file, not a stray newline

@@ -524,8 +524,6 @@ def _edit_task(edit: _Edit) -> tuple[str | None, str | None]:
         f = edit.file
         new = apply_edits(
             edit.source,
-            f.display,
-            f.module,
             f.package,
             edit.plan,
             protect=edit.protect,

@@ -4,7 +4,7 @@ Passes 1 and 2 of ``resilient migrate`` use :mod:`ast` (fast); pass 3 applies th
 edits with LibCST.  These tests hold the ``ast`` model to LibCST's own answers on
 sources full of corner cases: qualified names (``FullyQualifiedNameProvider``),
 positions (``PositionProvider``), node text (``code_for_node``); and they check
-the shortcuts the rewrite takes (the head-only import visitor, the finer slice).
+the shortcuts the rewrite takes (the finer slice).
 """
 
 from __future__ import annotations
@@ -18,11 +18,8 @@ from pathlib import Path
 
 import libcst as cst
 import pytest
-from libcst.codemod import CodemodContext
-from libcst.codemod.visitors import AddImportsVisitor
 from libcst.helpers import ModuleNameAndPackage
 from libcst.metadata import FullyQualifiedNameProvider, MetadataWrapper, PositionProvider
-from resilient.migration import _codemod_apply
 from resilient.migration._codemod import _Parsed
 from resilient.migration._codemod_scope import Parsed, string_literal_count
 from resilient.migration._migrate_run import _mentions_mock, _Rewriters
@@ -254,44 +251,6 @@ def test_string_literals_are_counted_as_libcst_splits_them(segment: str, count: 
 
 
 # -- the rewrite's shortcuts ------------------------------------------------------------------
-
-HEADS = [
-    '"""Doc."""\nimport os\n\nx = 1\n',
-    "import os\nfrom resilient import get_breaker\nx = 1\ny = 2\n",
-    "from __future__ import annotations\n\n# comment\nimport os\n\n\ndef f():\n    pass\n",
-    "__strict__ = True\nimport os\nx = 1\n",
-    "x = 1\nimport os\ny = 2\n",
-    "import os\nimport sys\n",
-    "# only a comment\n",
-    '"""Doc only."""\n',
-    "from . import sibling\nfrom resilient import CircuitBreaker as CB\n\nclass A:\n    pass\n",
-    "if x:\n    import os\nimport sys\nz = 3\n",
-]
-
-
-@pytest.mark.parametrize("source", HEADS)
-def test_adding_imports_on_the_head_equals_adding_them_on_the_whole_module(source: str) -> None:
-    """AddImportsVisitor changes only the imports at the top and the statement after."""
-    tree = cst.parse_module(source)
-    results = []
-    for run in ("whole", "head"):
-        context = CodemodContext(full_module_name="pkg.m", full_package_name="pkg")
-        AddImportsVisitor.add_needed_import(context, "resilient", "get_breaker")
-        AddImportsVisitor.add_needed_import(context, "resilient", "CircuitBreaker")
-        AddImportsVisitor.add_needed_import(context, "__future__", "annotations")
-        visitor = _codemod_apply._AddImports(context)
-        if run == "whole":
-            results.append(_codemod_apply._transform(visitor, tree).code)
-        else:
-            results.append(_codemod_apply._add_imports(visitor, tree).code)
-    assert results[0] == results[1]
-
-
-def test_the_import_visitors_declare_no_matchers() -> None:
-    """LibCST's import visitors can run without the matcher layer (checked, not assumed)."""
-    _codemod_apply.warm_up()
-    assert _codemod_apply._undecorated(AddImportsVisitor)
-
 
 APPLY_SOURCE = """\
 import logging

@@ -414,40 +414,6 @@ def test_module_names_follow_packages(tmp_path: Path) -> None:
     assert module_name(str(tmp_path / "x.py")) == ("x", "")
 
 
-@pytest.mark.parametrize(
-    "source",
-    [
-        '"""Doc."""\nimport os\n\nx = 1\n',
-        "from __future__ import annotations\nfrom resilient import CircuitBreaker\n\ny = 2\n",
-        "import resilient as r\nfrom typing import Any\nz: Any = r\n",
-        "x = 1\n",
-        "",
-    ],
-)
-def test_import_adder_without_matchers_writes_what_libcst_writes(source: str) -> None:
-    """The matcher-free gatherer gives AddImportsVisitor's own output, and LibCST is left as is."""
-    import libcst as cst
-    from libcst.codemod import CodemodContext
-    from libcst.codemod.visitors import AddImportsVisitor
-    from libcst.codemod.visitors import _add_imports as module
-    from resilient.migration import _codemod_apply as apply
-
-    usual = module._GatherTopImportsBeforeStatements
-    assert apply._plain_gatherer() is not None  # this LibCST: the fast path is the one tested
-
-    def context() -> CodemodContext:
-        ctx = CodemodContext()
-        AddImportsVisitor.add_needed_import(ctx, "resilient", "get_breaker")
-        AddImportsVisitor.add_needed_import(ctx, "resilient", "CircuitBreaker")
-        return ctx
-
-    expected = AddImportsVisitor(context()).transform_module(cst.parse_module(source)).code
-    got = apply._add_imports(apply._AddImports(context()), cst.parse_module(source)).code
-    assert got == expected
-    assert "get_breaker" in got
-    assert module._GatherTopImportsBeforeStatements is usual
-
-
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_fork_map_keeps_the_order_and_redoes_what_a_child_could_not_deliver() -> None:
     """Results come back in order; a child that dies has its items done here."""
@@ -492,43 +458,3 @@ def _children() -> set[int]:
         return set()
 
 
-_REMOVAL_CASES = [
-    # (source, scheduled removals, the fast path decides)
-    ("from app.cb import MockBreaker\n\nx = 1\n", [("app.cb", "MockBreaker", None)], True),
-    ("from app.cb import MockBreaker, Other\nOther()\n", [("app.cb", "MockBreaker", None)], True),
-    ("from app.cb import MockBreaker as MB\n", [("app.cb", "MockBreaker", "MB")], True),
-    ("import app.cb\n\ny = 2\n", [("app.cb", None, None)], True),
-    ("def f():\n    from app.cb import MockBreaker\n", [("app.cb", "MockBreaker", None)], True),
-    ("from typing import Any\n\ndef f(x: Any): ...\n", [("typing", "Any", None)], False),
-    ("from app.cb import MockBreaker  # MockBreaker\n", [("app.cb", "MockBreaker", None)], False),
-    (
-        'from app.cb import MockBreaker\n__all__ = ["MockBreaker"]\n',
-        [("app.cb", "MockBreaker", None)],
-        False,
-    ),
-    ("from . import cb\n", [("pkg", "cb", None)], True),
-    ("from __future__ import annotations\n", [("__future__", "annotations", None)], True),
-    ("import app.cb\napp.other()\n", [("app.cb", None, None)], False),
-]
-
-
-@pytest.mark.parametrize(("source", "removals", "fast"), _REMOVAL_CASES)
-def test_import_removal_without_scope_analysis_writes_what_libcst_writes(
-    source: str, removals: list[tuple[str, str | None, str | None]], fast: bool
-) -> None:
-    """Where the text alone shows an import unused, the result is RemoveImportsVisitor's own."""
-    from libcst.codemod import CodemodContext
-    from libcst.codemod.visitors import RemoveImportsVisitor
-    from resilient.migration import _codemod_apply as apply
-
-    def context() -> CodemodContext:
-        ctx = CodemodContext(full_module_name="pkg.mod", full_package_name="pkg")
-        for module, obj, asname in removals:
-            RemoveImportsVisitor.remove_unused_import(ctx, module, obj, asname)
-        return ctx
-
-    names = {apply._bound_name(*spec) for spec in removals}
-    decided = apply._unused_by_text(cst.parse_module(source), names)
-    assert (decided is not None) is fast
-    expected = RemoveImportsVisitor(context()).transform_module(cst.parse_module(source)).code
-    assert apply._remove_imports(context(), cst.parse_module(source)).code == expected
