@@ -403,6 +403,12 @@ def _count_empty_type_checking(tree: cst.Module) -> int:
     count = 0
 
     class _Counter(cst.CSTVisitor):
+        def on_visit(self, node: cst.CSTNode) -> bool:
+            # an `if` is a statement: expressions and simple statements hold none
+            if isinstance(node, (cst.BaseExpression, cst.BaseSmallStatement)):
+                return False
+            return super().on_visit(node)
+
         def visit_If(self, node: cst.If) -> None:
             nonlocal count
             if _is_empty_type_checking(node):

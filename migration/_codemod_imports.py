@@ -262,10 +262,20 @@ def _blank_line_first(statements: list[_Statement]) -> list[_Statement]:
 # -- removing ---------------------------------------------------------------------------
 
 
+def _holds_no_import(node: cst.CSTNode) -> bool:
+    """An expression or a simple statement other than an import: no import inside."""
+    return isinstance(node, (cst.BaseExpression, cst.BaseSmallStatement)) and not isinstance(
+        node, (cst.Import, cst.ImportFrom)
+    )
+
+
 def _all_imports(tree: cst.Module) -> list[_Importish]:
     found: list[_Importish] = []
 
     class _Imports(cst.CSTVisitor):
+        def on_visit(self, node: cst.CSTNode) -> bool:
+            return not _holds_no_import(node) and super().on_visit(node)
+
         def visit_Import(self, node: cst.Import) -> bool:
             found.append(node)
             return False
@@ -481,6 +491,10 @@ def _merge_whitespace_after(
 
 class _Remover(cst.CSTTransformer):
     """Drops the unused aliases of the scheduled imports, and statements left empty."""
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        # (most of a module is expressions: not walked, they hold no import)
+        return not _holds_no_import(node) and super().on_visit(node)
 
     def __init__(
         self,

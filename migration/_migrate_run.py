@@ -222,6 +222,24 @@ def _display(path: str) -> str:
     return absolute if rel.startswith("..") else rel
 
 
+def _split(path: str) -> tuple[str, str]:
+    """``os.path.split`` (a string operation here on POSIX: it runs for every file)."""
+    if os.sep != "/" or os.altsep is not None:
+        return os.path.split(path)
+    cut = path.rfind("/") + 1
+    head = path[:cut]
+    if head and head != "/" * len(head):
+        head = head.rstrip("/")
+    return head, path[cut:]
+
+
+def _join(folder: str, name: str) -> str:
+    """``os.path.join(folder, name)`` for a ``name`` with no separator in it."""
+    if os.sep != "/" or os.altsep is not None:
+        return os.path.join(folder, name)
+    return folder + name if not folder or folder.endswith("/") else f"{folder}/{name}"
+
+
 class _Paths:
     """``realpath``, display path and module name of many files, folder by folder.
 
@@ -238,27 +256,27 @@ class _Paths:
 
     def absolute(self, path: str) -> str:
         """``os.path.abspath(path)``, one ``getcwd`` and normalisation per folder."""
-        folder, name = os.path.split(path)
+        folder, name = _split(path)
         if not name or name in {".", ".."}:
             return os.path.abspath(path)
         base = self._absolute.get(folder)
         if base is None:
             base = self._absolute[folder] = os.path.abspath(folder or os.curdir)
-        return os.path.join(base, name)
+        return _join(base, name)
 
     def real(self, absolute: str, *, maybe_link: bool = True) -> str:
         """``os.path.realpath(absolute)``; ``maybe_link=False``: the file itself is known
         not to be a symbolic link (the walk saw it), so only its folder is resolved."""
-        folder, name = os.path.split(absolute)
+        folder, name = _split(absolute)
         if not name or name in {".", ".."} or (maybe_link and os.path.islink(absolute)):
             return os.path.realpath(absolute)
         real_folder = self._real.get(folder)
         if real_folder is None:
             real_folder = self._real[folder] = os.path.realpath(folder)
-        return os.path.join(real_folder, name)
+        return _join(real_folder, name)
 
     def display(self, absolute: str) -> str:
-        folder, name = os.path.split(absolute)
+        folder, name = _split(absolute)
         if folder not in self._shown:
             try:
                 self._shown[folder] = os.path.relpath(folder)
@@ -267,7 +285,7 @@ class _Paths:
         shown = self._shown[folder]
         if shown is None or not name:
             return _display(absolute)
-        rel = name if shown == "." else os.path.join(shown, name)
+        rel = name if shown == "." else _join(shown, name)
         return absolute if rel.startswith("..") else rel
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import libcst as cst
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from libcst.metadata import FullyQualifiedNameProvider, MetadataWrapper
 from resilient.migration._codemod import _Parsed, _Walker
 from resilient.migration._codemod_model import (
@@ -458,3 +460,43 @@ def _children() -> set[int]:
         return set()
 
 
+@given(
+    st.lists(st.sampled_from(["", "a", "b.py", ".", "..", "/", "//", "x y", "é"]), max_size=6).map(
+        "/".join
+    ),
+    st.sampled_from(["m.py", "a", ".hidden", "é.py"]),
+)
+def test_path_helpers_of_the_file_list_equal_os_path(path: str, name: str) -> None:
+    """The per-file string versions of split and join give os.path's answers."""
+    import posixpath
+
+    from resilient.migration._migrate_run import _join, _split
+
+    assert _split(path) == posixpath.split(path)
+    assert _join(path, name) == posixpath.join(path, name)
+
+
+def test_file_list_paths_equal_os_path_on_a_real_tree(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Absolute, resolved and shown paths of the run's files are os.path's, links included."""
+    from resilient.migration._migrate_run import _display, _Paths
+
+    (tmp_path / "pkg" / "sub").mkdir(parents=True)
+    (tmp_path / "pkg" / "sub" / "m.py").write_text("")
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "r.py").write_text("")
+    (tmp_path / "pkg" / "link").symlink_to(tmp_path / "real")
+    monkeypatch.chdir(tmp_path / "pkg")
+    paths = _Paths()
+    for named in (
+        "sub/m.py",
+        "./sub/m.py",
+        "link/r.py",
+        "../real/r.py",
+        str(tmp_path / "pkg/sub/m.py"),
+    ):
+        absolute = paths.absolute(named)
+        assert absolute == os.path.abspath(named)
+        assert paths.real(absolute) == os.path.realpath(named)
+        assert paths.display(absolute) == _display(named)
