@@ -87,6 +87,7 @@ from ._codemod_scope import (
     string_literal_count,
 )
 from ._names import MockNames
+from ._record import record
 
 __all__ = ["BREAKER_TYPE", "GET_BREAKER", "analyze_module", "index_module"]
 
@@ -166,7 +167,7 @@ def _children(node: ast.AST) -> Iterator[ast.AST]:
                 yield child
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _String:
     """A string constant as LibCST sees it: one literal (``SimpleString``) or several."""
 

@@ -10,14 +10,15 @@
 3. *apply* (:func:`~._codemod.apply_edits`): the edits the tree-wide plan
    (:mod:`._codemod_plan`) kept.
 
-Everything here is a frozen dataclass, so results cross process boundaries
-(``--jobs``) and compare by value.
+Everything here is a frozen record (:func:`._record.record`), so results cross
+process boundaries (``--jobs``) and compare by value.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
+
+from ._record import record
 
 # -- symbolic expressions -------------------------------------------------------------
 #
@@ -30,42 +31,42 @@ from typing import Literal, TypeAlias
 SiteId: TypeAlias = tuple[str, int, int]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Ref:
     """Whatever the fully qualified name ``fqn`` is bound to."""
 
     fqn: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ImportRef:
     """An import binding: the name is ``fqn`` in another module."""
 
     fqn: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DefClass:
     """A class statement."""
 
     fqn: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DefFunc:
     """A ``def`` statement (function or method)."""
 
     fqn: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SelfOf:
     """``self`` inside a method of ``cls``."""
 
     cls: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Attr:
     """``base.name``."""
 
@@ -73,14 +74,14 @@ class Attr:
     name: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Item:
     """``base[...]``."""
 
     base: Sym
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CallOf:
     """``func(...)`` at ``site``."""
 
@@ -88,14 +89,14 @@ class CallOf:
     site: SiteId
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class IterOf:
     """An element of ``for x in base``."""
 
     base: Sym
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ElemOf:
     """Element ``index`` of a tuple unpacked from ``base``."""
 
@@ -103,21 +104,21 @@ class ElemOf:
     index: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AnyOf:
     """Any of several expressions (``a or b``, ``a if c else b``)."""
 
     items: tuple[Sym, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Annotated:
     """A value declared by an annotation naming ``items`` (``x: MockBreaker | None``)."""
 
     items: tuple[Sym, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Opaque:
     """Anything the index does not follow (literals, arithmetic, lambdas...)."""
 
@@ -145,7 +146,7 @@ Sym: TypeAlias = (
 ParamKind: TypeAlias = Literal["positional", "keyword", "var_positional", "var_keyword"]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Param:
     """One ``__init__`` parameter (``self`` excluded)."""
 
@@ -154,7 +155,7 @@ class Param:
     has_default: bool
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ClassInfo:
     """A class statement, as the index saw it.
 
@@ -184,7 +185,7 @@ class ClassInfo:
     fallback: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ModuleSummary:
     """Pass 1's result for one module: its bindings and classes."""
 
@@ -200,7 +201,7 @@ class ModuleSummary:
 NodeKey: TypeAlias = tuple[str, int, int, int, int]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RenameAttr:
     """``b.call`` -> ``b.acall`` (``key`` is the Attribute node)."""
 
@@ -208,7 +209,7 @@ class RenameAttr:
     new: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ReplaceCall:
     """``MockBreaker("x", 3)`` -> ``get_breaker("x", failure_threshold=3)``.
 
@@ -221,7 +222,7 @@ class ReplaceCall:
     args: tuple[tuple[int, str | None], ...]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AssignToCall:
     """``b.is_open = True`` -> ``b.trip()`` (``key`` is the Assign node)."""
 
@@ -229,21 +230,21 @@ class AssignToCall:
     method: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DropStatement:
     """Remove a small statement (``b.failure_count = 0`` next to ``b.reset()``)."""
 
     key: NodeKey
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CallToAttr:
     """``b.is_open()`` -> ``b.is_open`` (``key`` is the Call node)."""
 
     key: NodeKey
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ReplaceName:
     """A Name or Attribute in an annotation -> a plain name (``CircuitBreaker``)."""
 
@@ -251,7 +252,7 @@ class ReplaceName:
     new: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ReplaceString:
     """A string annotation's literal -> ``new`` (already quoted)."""
 
@@ -259,14 +260,14 @@ class ReplaceString:
     new: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DeleteClass:
     """Remove a top-level class statement."""
 
     key: NodeKey
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DropElement:
     """Remove one string from ``__all__``."""
 
@@ -286,7 +287,7 @@ Edit: TypeAlias = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ImportSpec:
     """An import to add or (when unused) remove: ``from module import obj as asname``."""
 
@@ -298,7 +299,7 @@ class ImportSpec:
 # -- pass 2's facts ------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Arg:
     """One argument of a construction."""
 
@@ -308,7 +309,7 @@ class Arg:
     star: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Construction:
     """A mock breaker class instantiated here.
 
@@ -333,7 +334,7 @@ class Construction:
 UseAction: TypeAlias = Literal["edit", "keep", "unsafe"]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Use:
     """Something done to a value that may be a mock breaker.
 
@@ -368,7 +369,7 @@ RefKind: TypeAlias = Literal[
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Reference:
     """A place naming a mock class (an import is an :class:`ImportOf`).
 
@@ -388,7 +389,7 @@ class Reference:
     binding: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ImportOf:
     """An import binding through which a mock class is reached in this file."""
 
@@ -399,7 +400,7 @@ class ImportOf:
     text: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ClassDefinition:
     """A mock class defined in this file; ``edit`` deletes it (top level only)."""
 
@@ -408,7 +409,7 @@ class ClassDefinition:
     edit: DeleteClass | None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class FileFacts:
     """Pass 2's result for one file."""
 
@@ -426,7 +427,7 @@ class FileFacts:
 # -- results -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ManualSite:
     """A place the codemod left alone: ``path:line: manual: reason``."""
 
@@ -439,7 +440,7 @@ class ManualSite:
         return f"{self.path}:{self.line}: manual: {self.reason}"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class FilePlan:
     """What pass 3 does to one file."""
 
@@ -452,7 +453,7 @@ class FilePlan:
 FileStatus: TypeAlias = Literal["changed", "unchanged", "failed"]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class FileResult:
     """The outcome for one file.
 
@@ -468,4 +469,4 @@ class FileResult:
     diff: str = ""
     error: str | None = None
     manual: tuple[ManualSite, ...] = ()
-    counts: tuple[tuple[str, int], ...] = field(default=())
+    counts: tuple[tuple[str, int], ...] = ()

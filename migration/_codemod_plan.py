@@ -38,11 +38,12 @@ from ._codemod_model import (
     SiteId,
     Use,
 )
+from ._record import record
 
 __all__ = ["FileRole", "Plan", "make_plan"]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class FileRole:
     """How the run treats a file.
 

@@ -18,7 +18,6 @@ Anything it cannot follow evaluates to :data:`UNKNOWN`, never to a guess.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Final, TypeAlias
 
 from ._codemod_model import (
@@ -39,6 +38,7 @@ from ._codemod_model import (
     SiteId,
     Sym,
 )
+from ._record import record
 
 __all__ = [
     "UNKNOWN",
@@ -52,28 +52,28 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class VClass:
     """A class object."""
 
     fqn: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class VFunc:
     """A function or method; calling it gives its returns."""
 
     fqn: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class VInst:
     """An instance of a (non-mock) class."""
 
     cls: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class VBreaker:
     """A mock breaker instance built at ``site`` (None: known only by an annotation)."""
 
@@ -81,14 +81,14 @@ class VBreaker:
     site: SiteId | None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class VSlot:
     """A name or ``self.attr`` slot that items are stored into (a dict of breakers)."""
 
     key: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class VSlotMethod:
     """A dict method of a slot (``self._breakers.get``)."""
 
@@ -96,7 +96,7 @@ class VSlotMethod:
     name: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class VView:
     """``slot.values()`` or ``slot.items()``."""
 
@@ -104,21 +104,21 @@ class VView:
     kind: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class VPair:
     """A ``(key, item)`` pair from iterating ``slot.items()``."""
 
     key: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class VPath:
     """A dotted name the index has no binding for (a module, or outside the tree)."""
 
     fqn: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class VUnknown:
     """Anything else."""
 

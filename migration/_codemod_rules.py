@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Final
 
 from ._codemod_model import Arg, Param
+from ._record import record
 
 __all__ = [
     "BREAKER_API",
@@ -165,7 +165,7 @@ def setting_for(keyword: str) -> str | None:
     return KEYWORD_ALIASES.get(keyword)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ArgumentMapping:
     """How a construction's arguments become ``get_breaker`` arguments.
 

@@ -17,9 +17,10 @@ import os
 import stat
 import tempfile
 import tokenize
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+
+from ._record import record
 
 __all__ = [
     "SourceError",
@@ -35,7 +36,7 @@ class SourceError(Exception):
     """A file that cannot be read, decoded or written; the message says why."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SourceText:
     """A decoded source file.
 

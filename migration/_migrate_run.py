@@ -66,6 +66,7 @@ from ._migrate_io import (
 )
 from ._migrate_slice import ALWAYS_KEPT, Slice, parse_cached, slice_source, split_lines
 from ._names import MockNames
+from ._record import record
 
 if TYPE_CHECKING:
     from concurrent.futures import ProcessPoolExecutor
@@ -518,7 +519,7 @@ def _analyze_task(job: tuple[_File, frozenset[str]]) -> tuple[str, FileFacts | N
         return f.real, None, _describe(exc)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _Edit:
     """What pass 3 hands to LibCST for one file (prepared where the file was parsed).
 
