@@ -319,13 +319,45 @@ class GitScan:
 # Scans started by :func:`prefetch`, until :meth:`GitScan.start` claims them.
 _PREFETCHED: dict[tuple[str, tuple[str, ...], bool], GitScan] = {}
 # ``resilient check`` options that take a value (the value is not a path).
-_VALUE_OPTIONS = frozenset({"--format", "--config", "--jobs", "-j"})
+_VALUE_OPTIONS = frozenset({"--format", "--config", "--jobs", "-j"})  # (check and migrate)
 
 
 def _prefetch_key(
     top: str, pattern: str | list[str] | tuple[str, ...], skip_tests: bool
 ) -> tuple[str, tuple[str, ...], bool]:
     return (top, (pattern,) if isinstance(pattern, str) else tuple(pattern), skip_tests)
+
+
+def guess_arguments(args: Sequence[str]) -> tuple[list[str], bool] | None:
+    """``(paths, --include-tests given)`` of a ``check``/``migrate`` command line, guessed
+    before it is parsed; None with ``--no-git``."""
+    paths: list[str] = []
+    include_tests = False
+    options = True
+    expect_value = False
+    for arg in args:
+        if expect_value:
+            expect_value = False
+        elif options and arg == "--":
+            options = False
+        elif options and arg.startswith("-"):
+            if arg == "--no-git":
+                return None
+            if arg == "--include-tests":
+                include_tests = True
+            expect_value = arg in _VALUE_OPTIONS
+        else:
+            paths.append(arg)
+    return paths, include_tests
+
+
+def prefetch_scan(top: str, skip_tests: bool) -> None:
+    """Start ``git grep`` with the default patterns in ``top`` for a run to claim later."""
+    key = _prefetch_key(top, _BASE_PATTERNS, skip_tests)
+    if key not in _PREFETCHED:
+        scan = GitScan.start(top, list(_BASE_PATTERNS), skip_tests=skip_tests)
+        if scan is not None:
+            _PREFETCHED[key] = scan
 
 
 def prefetch(args: Sequence[str]) -> None:
@@ -339,30 +371,13 @@ def prefetch(args: Sequence[str]) -> None:
     prefetched one only when folder, patterns and test skipping are the same.
     :func:`release_prefetched` stops the ones nobody claimed.
     """
-    paths: list[str] = []
-    skip_tests = True
-    options = True
-    expect_value = False
-    for arg in args:
-        if expect_value:
-            expect_value = False
-        elif options and arg == "--":
-            options = False
-        elif options and arg.startswith("-"):
-            if arg == "--no-git":
-                return
-            if arg == "--include-tests":
-                skip_tests = False
-            expect_value = arg in _VALUE_OPTIONS
-        else:
-            paths.append(arg)
+    guessed = guess_arguments(args)
+    if guessed is None:
+        return
+    paths, include_tests = guessed
     for top in paths or ["."]:
         if os.path.isdir(top) and not os.path.islink(top):
-            key = _prefetch_key(top, _BASE_PATTERNS, skip_tests)
-            if key not in _PREFETCHED:
-                scan = GitScan.start(top, list(_BASE_PATTERNS), skip_tests=skip_tests)
-                if scan is not None:
-                    _PREFETCHED[key] = scan
+            prefetch_scan(top, skip_tests=not include_tests)
 
 
 def release_prefetched() -> None:

@@ -119,12 +119,15 @@ def entry() -> NoReturn:
         # Their runs build syntax trees (acyclic) and disable the cyclic collector
         # themselves; with it off from here, the imports before them are quicker too.
         gc.disable()
-        if argv[0] == "check":
-            # git starts searching now, while the guard is imported and configured
-            from ._check_git import prefetch, release_prefetched
+        # git starts searching now, while the command is imported and configured
+        from ._check_git import release_prefetched
 
-            prefetch(argv[1:])
-            release = release_prefetched
+        if argv[0] == "check":
+            from ._check_git import prefetch
+        else:
+            from ._migrate_git import prefetch
+        prefetch(argv[1:])
+        release = release_prefetched
     try:
         status = main(argv)
     finally:

@@ -32,10 +32,47 @@ import os
 import re
 from collections.abc import Iterable, Sequence
 
-from ._check_git import GitScan, cpus, git_pattern
+from ._check_git import GitScan, cpus, git_pattern, guess_arguments, prefetch_scan
 from ._names import MockNames
 
-__all__ = ["GitFilter"]
+__all__ = ["GitFilter", "prefetch", "project_folder"]
+
+# What marks the folder of a project (the nearest one above the paths given).
+_PROJECT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
+
+
+def project_folder(paths: Sequence[str]) -> str | None:
+    """The project the paths belong to: the nearest folder above them holding a
+    ``pyproject.toml``, ``setup.py``, ``setup.cfg`` or ``.git`` (absolute); None if none."""
+    try:
+        common = os.path.commonpath([os.path.abspath(p) for p in paths or ["."]])
+    except ValueError:  # different drives
+        return None
+    folder = common if os.path.isdir(common) else os.path.dirname(common)
+    while True:
+        if any(os.path.exists(os.path.join(folder, marker)) for marker in _PROJECT_MARKERS):
+            return folder
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return None
+        folder = parent
+
+
+def prefetch(args: Sequence[str]) -> None:
+    """Start the first search for ``resilient migrate ARGS`` before the command is parsed.
+
+    The console script calls this first thing (see :func:`._check_git.prefetch`,
+    its twin for ``check``): git searches the project folder the paths belong to
+    while Python imports the codemod.  :meth:`GitFilter.start` claims the scan
+    when the run wants the same one (no ``[tool.resilient]`` names of its own,
+    the same folder); otherwise it is stopped unused.
+    """
+    guessed = guess_arguments(args)
+    if guessed is None:
+        return
+    top = project_folder(guessed[0])
+    if top is not None and not os.path.islink(top):
+        prefetch_scan(top, skip_tests=False)  # migrate reads test code too
 
 
 class GitFilter:

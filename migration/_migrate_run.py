@@ -56,7 +56,7 @@ from ._config import Config
 from ._diagnostics import RULES, Finding
 from ._files import SourceFile, discover
 from ._fork import fork_map
-from ._migrate_git import GitFilter
+from ._migrate_git import GitFilter, project_folder
 from ._migrate_io import (
     SourceError,
     decode_source,
@@ -78,7 +78,6 @@ _R = TypeVar("_R")
 _IDENT_RE: Final = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
 _IDENT_STR_RE: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _IDENT_BYTES: Final = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
-_PROJECT_MARKERS: Final = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
 #: Candidate files from which a rewrite worker is started without ``--jobs``, and how
 #: many at most: one hides LibCST's import behind the analysis; more compete with the
 #: analysis for the CPUs while LibCST loads in each (measured slower on two CPUs).
@@ -293,15 +292,8 @@ class _Paths:
 def _project_root(paths: Sequence[str], config: Config) -> Path | None:
     if config.path is not None:
         return config.root
-    try:
-        common = Path(os.path.commonpath([os.path.abspath(p) for p in paths or ["."]]))
-    except ValueError:
-        return None
-    folder = common if common.is_dir() else common.parent
-    for candidate in (folder, *folder.parents):
-        if any((candidate / marker).exists() for marker in _PROJECT_MARKERS):
-            return candidate
-    return None
+    folder = project_folder(paths)
+    return None if folder is None else Path(folder)
 
 
 def _git_tops(options: MigrateOptions) -> list[str]:

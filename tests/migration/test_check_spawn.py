@@ -160,3 +160,84 @@ def test_the_command_finds_the_same_with_and_without_the_early_scan(repo: Path) 
     assert [r.returncode for r in runs] == [1, 1, 1]
     assert runs[0].stdout == runs[1].stdout == runs[2].stdout
     assert "app/cb.py:1:5: RES002" in runs[0].stdout
+
+
+# -- prefetch for migrate ---------------------------------------------------------------
+
+
+@needs_git
+def test_migrate_prefetches_the_project_folder_and_its_run_claims_it(repo: Path) -> None:
+    """From a sub-folder, the search starts in the project folder, tests included."""
+    from resilient.migration import _migrate_git
+    from resilient.migration._migrate_git import GitFilter
+
+    (repo / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    os.chdir(repo / "app")
+    _migrate_git.prefetch(["--jobs", "2", "."])  # "2" is a value, not a folder
+    assert list(_check_git._PREFETCHED) == [
+        (_migrate_git.project_folder(["."]), tuple(git_pattern(MockNames())), False)
+    ]
+    assert _migrate_git.project_folder(["."]) == os.path.abspath("..")
+    early = next(iter(_check_git._PREFETCHED.values()))
+    git = GitFilter.start([os.path.abspath("..")], MockNames())
+    assert git is not None
+    assert not _check_git._PREFETCHED  # claimed
+    assert git._first[0][1] is early
+    assert git.ruled_out() == {os.path.join(os.path.abspath(".."), "app", "plain.py")}
+    git.close()
+
+
+@needs_git
+def test_migrate_prefetch_with_configured_names_is_not_claimed(repo: Path) -> None:
+    from resilient.migration import _migrate_git
+    from resilient.migration._migrate_git import GitFilter
+
+    _migrate_git.prefetch([])
+    early = next(iter(_check_git._PREFETCHED.values()))
+    git = GitFilter.start([str(repo)], MockNames(extra=("LegacyGuard",)))
+    assert git is not None
+    assert git._first[0][1] is not early
+    git.close()
+    release_prefetched()
+    assert early.done
+
+
+@pytest.mark.parametrize(
+    ("layout", "start", "expected"),
+    [
+        (["p/pyproject.toml", "p/src/app/m.py"], "p/src/app", "p"),
+        (["p/.git/HEAD", "p/sub/setup.cfg", "p/sub/m.py"], "p/sub/m.py", "p/sub"),
+        (["p/m.py"], "p", None),
+    ],
+)
+def test_the_project_folder_is_the_nearest_with_a_marker(
+    tmp_path: Path, layout: list[str], start: str, expected: str | None
+) -> None:
+    from resilient.migration._migrate_git import project_folder
+
+    for rel in layout:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("")
+    found = project_folder([str(tmp_path / start)])
+    if expected is None:  # (unless a folder above tmp_path has one)
+        assert found is None or not found.startswith(str(tmp_path))
+    else:
+        assert found == str(tmp_path / expected)
+
+
+@needs_git
+def test_migrate_finds_the_same_with_and_without_the_early_scan(repo: Path) -> None:
+    """``python -m resilient.migration migrate`` prefetches; the result is the same without git."""
+    runs = [
+        subprocess.run(
+            [sys.executable, "-m", "resilient.migration", "migrate", *extra],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        for extra in ([], ["--no-git"], ["app"])
+    ]
+    assert [r.returncode for r in runs] == [0, 0, 0]
+    assert runs[0].stdout == runs[1].stdout == runs[2].stdout
+    assert runs[0].stderr == runs[1].stderr
+    assert "app/cb.py" in runs[0].stderr  # listed: a mock built from nowhere is manual
