@@ -317,7 +317,8 @@ def unused_by_text(tree: cst.Module, names: set[str]) -> dict[cst.ImportAlias, _
     """
     imports = _all_imports(tree)
     code = tree.code
-    in_imports = "".join(tree.code_for_node(node) for node in imports)
+    # (one per line: joined end to end, `import a` + `import b` would read `aimport b`)
+    in_imports = "\n".join(tree.code_for_node(node) for node in imports)
     out: dict[cst.ImportAlias, _Importish] = {}
     for node in imports:
         if not _may_be_unused(node):

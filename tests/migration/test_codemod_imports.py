@@ -121,6 +121,11 @@ _REMOVAL_CASES: list[tuple[str, list[Spec], bool]] = [
     ("from app.cb import MockBreaker\n\nx = 1\n", [("app.cb", "MockBreaker", None)], True),
     ("from app.cb import MockBreaker, Other\nOther()\n", [("app.cb", "MockBreaker", None)], True),
     ("from app.cb import MockBreaker as MB\n", [("app.cb", "MockBreaker", "MB")], True),
+    (
+        "from typing import Any\nfrom app.cb import Other\nimport os\nOther()\n",
+        [("typing", "Any", None), ("os", None, None)],
+        True,
+    ),
     ("import app.cb\n\ny = 2\n", [("app.cb", None, None)], True),
     ("def f():\n    from app.cb import MockBreaker\n", [("app.cb", "MockBreaker", None)], True),
     ("from typing import Any\n\ndef f(x: Any): ...\n", [("typing", "Any", None)], False),

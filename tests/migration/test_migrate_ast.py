@@ -461,3 +461,48 @@ def test_the_slice_tree_matches_on_a_generated_tree(tmp_path: Path) -> None:
             blanked += bool(part.stand_ins)
     assert checked > 300
     assert blanked > 100  # placeholders were built, not only whole modules handed back
+
+
+# -- the rewrite's position table -----------------------------------------------------------
+
+SPAN_SOURCES = [
+    SCOPES,
+    "@deco(1)\n@other\nclass A(B, metaclass=M):\n    x: int = (1 +\n         2)\n",
+    "async def f(a, /, b=1, *c, d: 'T' = 2, **e) -> None:\n    async with x as (y, z):\n        await g()\n",
+    "x = [i for i in range(3) if i]; y = {k: v for k, v in z}\nlambda a, *b: (a, b)\n",
+    "s = f'{a!r:>{w}} {b}'  # comment\nt = '''multi\nline''' \\\n    'more'\n",
+    "if (n := len(a)) > 10:\n\tpass\nelif x:\n\tpass\nelse:\n\tpass\n",
+    "match p:\n    case [x, *rest] if x:\n        pass\n    case {'k': v, **kw}:\n        pass\n    case Point(x=0) | None:\n        pass\n",
+    "try:\n    import a.b as c\nexcept (E, F) as e:\n    raise X from e\nfinally:\n    del q[1:2, ::3]\n",
+    "x = 1\r\ny = (\r\n    2,\r\n)\r\n",
+    "global_ = not -a ** b @ c // d if e else f\nwith (open(a) as b, open(c) as d):\n    pass\n",
+]
+
+
+@pytest.mark.parametrize("source", SPAN_SOURCES)
+def test_the_span_table_equals_libcst_positions_for_every_node(source: str) -> None:
+    """The rewrite's SpanProvider records exactly PositionProvider's range for each node."""
+    from resilient.migration._codemod_apply import SpanProvider
+
+    wrapper = MetadataWrapper(cst.parse_module(source), unsafe_skip_copy=True)
+    positions = wrapper.resolve(PositionProvider)
+    spans = wrapper.resolve(SpanProvider)
+    assert set(spans) == set(positions)
+    for node, where in positions.items():
+        expected = (where.start.line, where.start.column, where.end.line, where.end.column)
+        assert spans[node] == expected, (type(node).__name__, expected)
+
+
+def test_the_span_table_equals_libcst_positions_on_this_codebase() -> None:
+    """The same on real code: the codemod's own modules."""
+    from resilient.migration import _codemod_apply, _codemod_scope, _migrate_run
+
+    for module in (_codemod_apply, _codemod_scope, _migrate_run):
+        source = Path(str(module.__file__)).read_text()
+        wrapper = MetadataWrapper(cst.parse_module(source), unsafe_skip_copy=True)
+        positions = wrapper.resolve(PositionProvider)
+        spans = wrapper.resolve(_codemod_apply.SpanProvider)
+        assert {
+            node: (w.start.line, w.start.column, w.end.line, w.end.column)
+            for node, w in positions.items()
+        } == dict(spans)
