@@ -500,3 +500,28 @@ def test_file_list_paths_equal_os_path_on_a_real_tree(
         assert absolute == os.path.abspath(named)
         assert paths.real(absolute) == os.path.realpath(named)
         assert paths.display(absolute) == _display(named)
+
+
+@given(
+    st.sampled_from(["_resilient_slice_0_", "_x_12_", "a"]),
+    st.lists(st.sampled_from(["\n", "\r\n", "\r"]), min_size=1, max_size=6),
+    st.integers(min_value=1, max_value=500),
+)
+def test_placeholder_nodes_are_built_as_ast_parses_them(
+    name: str, endings: list[str], line: int
+) -> None:
+    """A placeholder's node, built without the parser, equals the parsed one (positions too)."""
+    import ast
+
+    from resilient.migration._migrate_slice import _built_stand_in
+
+    if len(endings) == 1:
+        stand_in = f'{name} = ""{endings[0]}'
+    else:
+        stand_in = f'{name} = """{"".join(endings[:-1])}"""{endings[-1]}'
+    built = _built_stand_in(stand_in, line)
+    parsed = ast.increment_lineno(ast.parse(stand_in).body[0], line - 1)
+    assert built is not None
+    assert ast.dump(built, include_attributes=True) == ast.dump(parsed, include_attributes=True)
+    assert _built_stand_in("    " + stand_in, line) is None  # indented: parsed instead
+    assert _built_stand_in(f"{name} = 1\n", line) is None
