@@ -253,6 +253,7 @@ class _Paths:
         self._real: dict[str, str] = {}
         self._shown: dict[str, str | None] = {}
         self._absolute: dict[str, str] = {}
+        self._located: dict[str, tuple[str, str]] = {}
 
     def absolute(self, path: str) -> str:
         """``os.path.abspath(path)``, one ``getcwd`` and normalisation per folder."""
@@ -274,6 +275,18 @@ class _Paths:
         if real_folder is None:
             real_folder = self._real[folder] = os.path.realpath(folder)
         return _join(real_folder, name)
+
+    def locate(self, path: str, *, maybe_link: bool = True) -> tuple[str, str]:
+        """``(absolute(path), real(absolute(path), maybe_link=...))``, the folder looked up once."""
+        folder, name = _split(path)
+        if maybe_link or not name or name in {".", ".."}:
+            absolute = self.absolute(path)
+            return absolute, self.real(absolute, maybe_link=maybe_link)
+        known = self._located.get(folder)
+        if known is None:
+            base = os.path.abspath(folder or os.curdir)
+            known = self._located[folder] = (base, os.path.realpath(base))
+        return _join(known[0], name), _join(known[1], name)
 
     def display(self, absolute: str) -> str:
         folder, name = _split(absolute)
@@ -333,9 +346,10 @@ def _collect(options: MigrateOptions) -> tuple[dict[str, _File], list[str], list
     }
 
     def add(source: SourceFile, role: FileRole, links: set[str]) -> None:
-        absolute = paths.absolute(source.path)
         # a file the walk found is a link only if it said so; a named one may be
-        real = paths.real(absolute, maybe_link=source.explicit or source.path in links)
+        absolute, real = paths.locate(
+            source.path, maybe_link=source.explicit or source.path in links
+        )
         if real in files and not role.rewrite:
             return
         files[real] = _File(real, absolute, role, paths)

@@ -491,6 +491,8 @@ def test_file_list_paths_equal_os_path_on_a_real_tree(
     paths = _Paths()
     for named in (
         "sub/m.py",
+        "sub/../sub/m.py",
+        "m.py",
         "./sub/m.py",
         "link/r.py",
         "../real/r.py",
@@ -500,6 +502,10 @@ def test_file_list_paths_equal_os_path_on_a_real_tree(
         assert absolute == os.path.abspath(named)
         assert paths.real(absolute) == os.path.realpath(named)
         assert paths.display(absolute) == _display(named)
+        for maybe_link in (True, False):
+            if maybe_link or not os.path.islink(named):
+                expected = (os.path.abspath(named), os.path.realpath(named))
+                assert paths.locate(named, maybe_link=maybe_link) == expected
 
 
 @given(
