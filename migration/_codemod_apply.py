@@ -214,12 +214,11 @@ class MigrateBreakersCommand(_Command):
     """Applies the planned edits to one module.
 
     The edits come from the tree-wide plan, addressed by node position; imports
-    are scheduled through ``AddImportsVisitor``/``RemoveImportsVisitor``, which
-    run after the transform (an import is only removed when nothing uses it any
+    are scheduled during the transform and added or removed after it
+    (:mod:`._codemod_imports`: an import is only removed when nothing uses it any
     more).
     """
 
-    DESCRIPTION = "Rewrite mock circuit breakers to resilient."
     METADATA_DEPENDENCIES = (SpanProvider,)
 
     def __init__(
@@ -319,8 +318,8 @@ class MigrateBreakersCommand(_Command):
     ) -> cst.BaseStatement | cst.RemovalSentinel:
         edit = self._edit(original_node)
         if isinstance(edit, DeleteClass):
-            # Imports the class used go too, when nothing else uses them (the
-            # RemoveImportsVisitor checks).  Same effect as remove_unused_import_by_node,
+            # Imports the class used go too, when nothing else uses them (the import
+            # removal checks).  Same effect as LibCST's remove_unused_import_by_node,
             # which resolves scope metadata once per name and is quadratic on big classes.
             # (The caller may name what the class uses when the tree holds a stand-in body.)
             known = self.class_names.get(edit.key)
@@ -467,8 +466,6 @@ def _replace_call(call: cst.Call, edit: ReplaceCall) -> cst.Call:
 
 class _DropEmptyTypeChecking(_Command):
     """Removes ``if TYPE_CHECKING: pass`` blocks the import removal left behind."""
-
-    DESCRIPTION = "Remove emptied TYPE_CHECKING blocks."
 
     def leave_If(
         self, original_node: cst.If, updated_node: cst.If

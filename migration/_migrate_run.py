@@ -565,7 +565,7 @@ def _prepare_edit(
     """Slice ``text`` for the rewrite of ``plan``, and what LibCST needs to know besides.
 
     The slice keeps every statement an edit touches and every statement naming an
-    import the rewrite may remove (so ``RemoveImportsVisitor`` sees all its uses);
+    import the rewrite may remove (so the import removal sees all its uses);
     the rest become placeholders over the same lines.  Without placeholders the
     whole text is rewritten.
     """

@@ -30,22 +30,25 @@ from resilient.migration._codemod_model import ImportSpec
 Spec = tuple[str, "str | None", "str | None"]
 
 
-def _libcst_add(source: str, specs: list[Spec], package: str | None) -> str:
+def _libcst(visitor: type, source: str, specs: list[Spec], package: str | None) -> str:
+    """What LibCST's ``AddImportsVisitor`` or ``RemoveImportsVisitor`` makes of ``source``."""
     context = CodemodContext(
         full_module_name=f"{package}.m" if package else "m", full_package_name=package
     )
     for module, obj, asname in specs:
-        AddImportsVisitor.add_needed_import(context, module, obj, asname)
-    return AddImportsVisitor(context).transform_module(cst.parse_module(source)).code
+        if visitor is AddImportsVisitor:
+            AddImportsVisitor.add_needed_import(context, module, obj, asname)
+        else:
+            RemoveImportsVisitor.remove_unused_import(context, module, obj, asname)
+    return visitor(context).transform_module(cst.parse_module(source)).code
+
+
+def _libcst_add(source: str, specs: list[Spec], package: str | None) -> str:
+    return _libcst(AddImportsVisitor, source, specs, package)
 
 
 def _libcst_remove(source: str, specs: list[Spec], package: str | None) -> str:
-    context = CodemodContext(
-        full_module_name=f"{package}.m" if package else "m", full_package_name=package
-    )
-    for module, obj, asname in specs:
-        RemoveImportsVisitor.remove_unused_import(context, module, obj, asname)
-    return RemoveImportsVisitor(context).transform_module(cst.parse_module(source)).code
+    return _libcst(RemoveImportsVisitor, source, specs, package)
 
 
 def _ours_add(source: str, specs: list[Spec], package: str | None) -> str:
