@@ -85,7 +85,8 @@ def record(cls: _C) -> _C:
     names = tuple(
         name
         for name, kind in own.get("__annotations__", {}).items()
-        if not (isinstance(kind, str) and kind.startswith(("ClassVar", "typing.ClassVar")))
+        # (a string under ``from __future__ import annotations``, else typing's object)
+        if not str(kind).startswith(("ClassVar", "typing.ClassVar"))
     )
     defaults = {name: own[name] for name in names if name in own}
     seen_default = False

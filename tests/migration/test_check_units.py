@@ -730,3 +730,57 @@ def test_records_behave_as_their_dataclasses_did() -> None:
         hash(config)  # (``extra`` is a dict)
     with pytest.raises(AttributeError):
         config.root = Path("/s")
+
+
+def test_the_record_decorator_gives_what_a_frozen_slotted_dataclass_gives() -> None:
+    """`@record` (the codemod's records) against `@dataclass(frozen=True, slots=True)`."""
+    import copy
+    import dataclasses
+    import pickle
+    from typing import ClassVar
+
+    from resilient.migration._codemod_model import ImportSpec, ManualSite
+    from resilient.migration._record import record
+
+    @record
+    class Rec:
+        a: int
+        b: tuple[int, ...] = ()
+
+        def total(self) -> int:
+            return self.a + sum(self.b)
+
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Dc:
+        a: int
+        b: tuple[int, ...] = ()
+
+    for build in (lambda c: c(1), lambda c: c(1, (2, 3)), lambda c: c(a=1, b=(4,))):
+        rec, dc = build(Rec), build(Dc)
+        assert (rec.a, rec.b) == (dc.a, dc.b)
+        assert repr(rec) == f"Rec(a={rec.a!r}, b={rec.b!r})"
+        assert repr(dc).endswith(repr(rec).replace("Rec(", "Dc("))
+        assert hash(rec) == hash(dc)
+        assert rec == build(Rec)
+        assert rec != Rec(99)
+        assert copy.copy(rec) == rec  # (pickling: a module-level record, below)
+        with pytest.raises(AttributeError):
+            rec.a = 2
+        with pytest.raises(AttributeError):
+            del rec.a
+        with pytest.raises(AttributeError):
+            rec.other = 1  # slots: no new attributes either
+    assert Rec.__match_args__ == Dc.__match_args__ == ("a", "b")
+    assert Rec(1, (2,)).total() == 3
+    assert Rec(1) != Dc(1)  # another class, even with the same values
+    with pytest.raises(TypeError, match="follows default"):
+        record(type("Bad", (), {"__annotations__": {"a": "int", "b": "int"}, "a": 1}))
+    # a ClassVar is not a field, written as a string or as typing's object
+    for kind in ("ClassVar[str]", ClassVar[str]):
+        holder = record(type("Holder", (), {"__annotations__": {"k": kind, "a": int}, "k": "v"}))
+        assert holder.__match_args__ == ("a",)
+        assert holder(1).k == "v"
+    # the codemod's own records cross process boundaries (pickled to the rewrite worker)
+    site = ManualSite("a.py", 3, "why")
+    assert pickle.loads(pickle.dumps(site)) == site
+    assert ImportSpec("m") == ImportSpec("m", None, None) != ImportSpec("m", "x")
