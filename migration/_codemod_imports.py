@@ -33,16 +33,11 @@ from libcst.metadata import ImportAssignment, MetadataWrapper, Scope, ScopeProvi
 
 from ._codemod_model import ImportSpec
 
-__all__ = ["add_imports", "bound_name", "remove_imports", "unused_by_text"]
+__all__ = ["add_imports", "remove_imports", "unused_by_text"]
 
 _Statement = cst.SimpleStatementLine | cst.BaseCompoundStatement
 _Importish = cst.Import | cst.ImportFrom
 _DOTTED: Final = re.compile(r"(?<![\w.])[A-Za-z_]\w*(?:\s*\.\s*[A-Za-z_]\w*)*")
-
-
-def bound_name(spec: ImportSpec) -> str:
-    """The name an import binds: ``asname``, else the object, else the module's first part."""
-    return spec.asname or spec.obj or spec.module.split(".", maxsplit=1)[0]
 
 
 # -- adding -----------------------------------------------------------------------------
@@ -472,7 +467,7 @@ def remove_imports(
     """``tree`` without the imports of ``specs`` that nothing in it uses (at any depth)."""
     if not specs:
         return tree
-    unused = unused_by_text(tree, {bound_name(spec) for spec in specs})
+    unused = unused_by_text(tree, {spec.bound for spec in specs})
     if unused is None:
         unused = unused_by_scope(MetadataWrapper(tree, unsafe_skip_copy=True))
     return tree.visit(_Remover(specs, package, unused))

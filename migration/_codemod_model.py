@@ -295,6 +295,11 @@ class ImportSpec:
     obj: str | None = None
     asname: str | None = None
 
+    @property
+    def bound(self) -> str:
+        """The name the import binds: ``asname``, else the object, else the module's first part."""
+        return self.asname or self.obj or self.module.split(".", maxsplit=1)[0]
+
 
 # -- pass 2's facts ------------------------------------------------------------------
 

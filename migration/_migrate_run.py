@@ -222,9 +222,14 @@ def _display(path: str) -> str:
     return absolute if rel.startswith("..") else rel
 
 
+# Paths are plain strings joined by "/" here (no drive, no second separator): the
+# file list splits and joins them with string operations (it does so for every file).
+_POSIX_PATHS: Final = os.sep == "/" and os.altsep is None
+
+
 def _split(path: str) -> tuple[str, str]:
-    """``os.path.split`` (a string operation here on POSIX: it runs for every file)."""
-    if os.sep != "/" or os.altsep is not None:
+    """``os.path.split``."""
+    if not _POSIX_PATHS:
         return os.path.split(path)
     cut = path.rfind("/") + 1
     head = path[:cut]
@@ -235,7 +240,7 @@ def _split(path: str) -> tuple[str, str]:
 
 def _join(folder: str, name: str) -> str:
     """``os.path.join(folder, name)`` for a ``name`` with no separator in it."""
-    if os.sep != "/" or os.altsep is not None:
+    if not _POSIX_PATHS:
         return os.path.join(folder, name)
     return folder + name if not folder or folder.endswith("/") else f"{folder}/{name}"
 
@@ -250,43 +255,27 @@ class _Paths:
     """
 
     def __init__(self) -> None:
-        self._real: dict[str, str] = {}
+        self._folders: dict[str, tuple[str, str]] = {}  # folder -> (absolute, resolved)
         self._shown: dict[str, str | None] = {}
-        self._absolute: dict[str, str] = {}
-        self._located: dict[str, tuple[str, str]] = {}
-
-    def absolute(self, path: str) -> str:
-        """``os.path.abspath(path)``, one ``getcwd`` and normalisation per folder."""
-        folder, name = _split(path)
-        if not name or name in {".", ".."}:
-            return os.path.abspath(path)
-        base = self._absolute.get(folder)
-        if base is None:
-            base = self._absolute[folder] = os.path.abspath(folder or os.curdir)
-        return _join(base, name)
-
-    def real(self, absolute: str, *, maybe_link: bool = True) -> str:
-        """``os.path.realpath(absolute)``; ``maybe_link=False``: the file itself is known
-        not to be a symbolic link (the walk saw it), so only its folder is resolved."""
-        folder, name = _split(absolute)
-        if not name or name in {".", ".."} or (maybe_link and os.path.islink(absolute)):
-            return os.path.realpath(absolute)
-        real_folder = self._real.get(folder)
-        if real_folder is None:
-            real_folder = self._real[folder] = os.path.realpath(folder)
-        return _join(real_folder, name)
 
     def locate(self, path: str, *, maybe_link: bool = True) -> tuple[str, str]:
-        """``(absolute(path), real(absolute(path), maybe_link=...))``, the folder looked up once."""
+        """``(os.path.abspath(path), os.path.realpath(path))``, each folder looked up once.
+
+        ``maybe_link=False``: the file itself is known not to be a symbolic link
+        (the walk saw it), so only its folder needs resolving.
+        """
         folder, name = _split(path)
-        if maybe_link or not name or name in {".", ".."}:
-            absolute = self.absolute(path)
-            return absolute, self.real(absolute, maybe_link=maybe_link)
-        known = self._located.get(folder)
+        if not name or name in {".", ".."}:
+            absolute = os.path.abspath(path)
+            return absolute, os.path.realpath(absolute)
+        known = self._folders.get(folder)
         if known is None:
             base = os.path.abspath(folder or os.curdir)
-            known = self._located[folder] = (base, os.path.realpath(base))
-        return _join(known[0], name), _join(known[1], name)
+            known = self._folders[folder] = (base, os.path.realpath(base))
+        absolute = _join(known[0], name)
+        if maybe_link and os.path.islink(absolute):
+            return absolute, os.path.realpath(absolute)
+        return absolute, _join(known[1], name)
 
     def display(self, absolute: str) -> str:
         folder, name = _split(absolute)
@@ -580,7 +569,7 @@ def _prepare_edit(
     )
     wanted = set(interesting) | {"TYPE_CHECKING", "typing", "typing_extensions"}
     for spec in plan.remove_imports:
-        wanted.add(spec.asname or spec.obj or spec.module.split(".")[0])
+        wanted.add(spec.bound)
     protect: set[str] = set()
     class_names: dict[NodeKey, frozenset[str]] = {}
     if deleted:

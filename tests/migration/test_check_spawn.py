@@ -145,18 +145,23 @@ def test_prefetch_guesses_the_folders_and_settings(
     assert sorted((top, skip) for top, _, skip in _check_git._PREFETCHED) == keys
 
 
-@needs_git
-def test_the_command_finds_the_same_with_and_without_the_early_scan(repo: Path) -> None:
-    """``python -m resilient.migration check`` prefetches; ``--no-git`` never runs git."""
-    runs = [
+def _with_and_without_git(command: str) -> list[subprocess.CompletedProcess[str]]:
+    """``python -m resilient.migration COMMAND``: as is, with ``--no-git``, and on ``app``."""
+    return [
         subprocess.run(
-            [sys.executable, "-m", "resilient.migration", "check", *extra],
+            [sys.executable, "-m", "resilient.migration", command, *extra],
             capture_output=True,
             text=True,
             check=False,
         )
         for extra in ([], ["--no-git"], ["app"])
     ]
+
+
+@needs_git
+def test_the_command_finds_the_same_with_and_without_the_early_scan(repo: Path) -> None:
+    """``python -m resilient.migration check`` prefetches; ``--no-git`` never runs git."""
+    runs = _with_and_without_git("check")
     assert [r.returncode for r in runs] == [1, 1, 1]
     assert runs[0].stdout == runs[1].stdout == runs[2].stdout
     assert "app/cb.py:1:5: RES002" in runs[0].stdout
@@ -228,15 +233,7 @@ def test_the_project_folder_is_the_nearest_with_a_marker(
 @needs_git
 def test_migrate_finds_the_same_with_and_without_the_early_scan(repo: Path) -> None:
     """``python -m resilient.migration migrate`` prefetches; the result is the same without git."""
-    runs = [
-        subprocess.run(
-            [sys.executable, "-m", "resilient.migration", "migrate", *extra],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        for extra in ([], ["--no-git"], ["app"])
-    ]
+    runs = _with_and_without_git("migrate")
     assert [r.returncode for r in runs] == [0, 0, 0]
     assert runs[0].stdout == runs[1].stdout == runs[2].stdout
     assert runs[0].stderr == runs[1].stderr

@@ -21,7 +21,6 @@ from libcst.codemod import CodemodContext
 from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 from resilient.migration._codemod_imports import (
     add_imports,
-    bound_name,
     remove_imports,
     unused_by_text,
 )
@@ -244,7 +243,7 @@ def test_removing_imports_writes_what_remove_imports_visitor_writes(
 
     ``fast``: the text alone shows the imports unused (no scope analysis runs).
     """
-    names = {bound_name(ImportSpec(*spec)) for spec in removals}
+    names = {ImportSpec(*spec).bound for spec in removals}
     decided = unused_by_text(cst.parse_module(source), names)
     assert (decided is not None) is fast
     expected = _libcst_remove(source, removals, "pkg")
